@@ -1,3 +1,25 @@
-"""pyro-vrnn: recurrent latent-variable models of sequences (VRNN, STORN, RNN) as Pyro programs."""
+"""pyro-vrnn: recurrent latent-variable models of sequences (VRNN, STORN, RNN) as Pyro programs.
+
+The pieces, in the order the arrows point: components (:mod:`~pyro_vrnn.nn`,
+:mod:`~pyro_vrnn.priors`, :mod:`~pyro_vrnn.emissions`, :mod:`~pyro_vrnn.transitions`,
+:mod:`~pyro_vrnn.guides`) -> models (:mod:`~pyro_vrnn.models`) -> inference
+(:mod:`~pyro_vrnn.training`, :mod:`~pyro_vrnn.importance`).
+"""
+
+from .emissions import BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission, LinearGaussianEmission
+from .guides import FilteringGuide, SmoothingGuide, STORNGuide
+from .importance import ImportanceEstimate, importance_estimate, importance_log_likelihood, importance_log_weights
+from .models import RNN, STORN, VRNN, SequenceModel
+from .nn import MLP, Identity, NoFeatures
+from .priors import ConditionalGaussianPrior, LinearGaussianPrior, StandardNormalPrior
+from .transitions import GRUTransition, IdentityTransition, LSTMTransition
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "BernoulliEmission", "ConditionalGaussianPrior", "FilteringGuide", "GaussianEmission", "GMMEmission",
+    "GRUTransition", "HandwritingEmission", "Identity", "IdentityTransition", "ImportanceEstimate",
+    "LinearGaussianEmission", "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "RNN",
+    "SequenceModel", "SmoothingGuide", "StandardNormalPrior", "STORN", "STORNGuide", "VRNN",
+    "importance_estimate", "importance_log_likelihood", "importance_log_weights",
+]

@@ -1,0 +1,130 @@
+"""Variational posteriors ``q(z_t | ...)`` used by a model's ``guide``.
+
+A guide component splits its work in two, so that everything that does not depend on the
+sampled latents runs once for all time steps:
+
+- ``encode(x, x_features, mask)`` -> a context ``(B, T, C)`` computed in one batched call
+  (features of ``x``, a forward or backward RNN over the sequence);
+- ``forward(context_t, h)`` -> a distribution over ``z_t`` with event shape ``(Z,)``, where
+  ``context_t`` is ``(B, C)`` and ``h`` is the model's ``h_{t-1}`` of shape ``(..., B, H)``
+  (``None`` when ``uses_model_state`` is False, in which case the guide never runs the
+  model's recurrence).
+"""
+
+from __future__ import annotations
+
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from .nn import MLP, broadcast_cat, positive_scale
+
+
+class GaussianHead(nn.Module):
+    """``v -> N(mu(v), diag sigma(v)^2)`` through an MLP, ``sigma = softplus + floor``
+    (or ``|out| + floor`` when ``scale="square"``: the variance is the square of the net's output).
+
+    ``v: (..., in_dim) -> Normal`` with event shape ``(Z,)``.
+    """
+
+    def __init__(self, in_dim: int, z_dim: int, hidden_dims=(64,), activation="relu", scale="softplus",
+                 scale_floor=1e-3):
+        super().__init__()
+        if scale not in ("softplus", "square"):
+            raise ValueError(f"scale must be 'softplus' or 'square', got {scale!r}")
+        self.scale, self.scale_floor = scale, scale_floor
+        self.net = MLP(in_dim, hidden_dims, activation)
+        self.loc = nn.Linear(self.net.out_dim, z_dim)
+        self.raw_scale = nn.Linear(self.net.out_dim, z_dim)
+
+    def forward(self, v: torch.Tensor):
+        hidden = self.net(v)
+        raw = self.raw_scale(hidden)
+        scale = raw.abs() + self.scale_floor if self.scale == "square" else positive_scale(raw, self.scale_floor)
+        return dist.Normal(self.loc(hidden), scale).to_event(1)
+
+
+def reverse_padded(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Reverse each sequence of ``x: (B, T, D)`` in time within its own length.
+
+    Padded steps stay at the end, so a forward RNN over the result is a backward RNN over the
+    real steps that never sees padding. Applying it twice is the identity.
+    """
+    if mask is None:
+        return x.flip(1)
+    T = x.shape[1]
+    lengths = mask.sum(1, keepdim=True)  # (B, 1)
+    steps = torch.arange(T, device=x.device).expand_as(mask)
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)
+    return x.gather(1, index.unsqueeze(-1).expand_as(x))
+
+
+class FilteringGuide(nn.Module):
+    """The VRNN encoder ``q(z_t | x_t, h_{t-1}) = N(mu_enc([phi_x(x_t), h]), diag sigma_enc^2)``.
+
+    Shares ``phi_x`` and the recurrence with the model (as in Chung et al. 2015).
+    """
+
+    uses_model_state = True
+
+    def __init__(self, x_feature_dim: int, h_dim: int, z_dim: int, hidden_dims=(64,), activation="relu",
+                 scale_floor=1e-3):
+        super().__init__()
+        self.z_dim = z_dim
+        self.head = GaussianHead(x_feature_dim + h_dim, z_dim, hidden_dims, activation, scale_floor=scale_floor)
+
+    def encode(self, x, x_features, mask):
+        return x_features
+
+    def forward(self, context_t, h):
+        return self.head(broadcast_cat([context_t, h]))
+
+
+class STORNGuide(nn.Module):
+    """STORN's recognition model ``q(z_t | x_{<=t})`` from its own forward RNN over ``x``.
+
+    ``g_t = RNN(x_{<=t})``; ``q = N(mu(g_t), diag sigma(g_t)^2)`` with the variance the square of
+    the net's output (``scale="square"``, as in Bayer & Osendorfer 2014) or a softplus.
+    It never needs the model's ``h``, so the guide skips the model's recurrence entirely.
+    """
+
+    uses_model_state = False
+
+    def __init__(self, x_dim: int, z_dim: int, rnn_dim: int = 64, hidden_dims=(64,), activation="relu",
+                 rnn="lstm", scale="square", scale_floor=1e-3):
+        super().__init__()
+        self.z_dim = z_dim
+        rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[rnn]
+        self.rnn = rnn_cls(x_dim, rnn_dim, batch_first=True)
+        self.head = GaussianHead(rnn_dim, z_dim, hidden_dims, activation, scale=scale, scale_floor=scale_floor)
+
+    def encode(self, x, x_features, mask):
+        return self.rnn(x)[0]
+
+    def forward(self, context_t, h=None):
+        return self.head(context_t)
+
+
+class SmoothingGuide(nn.Module):
+    """A smoothing posterior ``q(z_t | h_{t-1}, x_{>=t})`` (as in SRNN and the DMM's guide).
+
+    ``a_t = BackwardRNN(phi_x(x_{>=t}))`` runs once over the whole sequence (respecting each
+    sequence's length); ``q = N(mu([a_t, h_{t-1}]), diag sigma^2)``.
+    """
+
+    uses_model_state = True
+
+    def __init__(self, x_feature_dim: int, h_dim: int, z_dim: int, rnn_dim: int = 64, hidden_dims=(64,),
+                 activation="relu", rnn="lstm", scale_floor=1e-3):
+        super().__init__()
+        self.z_dim = z_dim
+        rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[rnn]
+        self.rnn = rnn_cls(x_feature_dim, rnn_dim, batch_first=True)
+        self.head = GaussianHead(rnn_dim + h_dim, z_dim, hidden_dims, activation, scale_floor=scale_floor)
+
+    def encode(self, x, x_features, mask):
+        backward = self.rnn(reverse_padded(x_features, mask))[0]
+        return reverse_padded(backward, mask)
+
+    def forward(self, context_t, h):
+        return self.head(broadcast_cat([context_t, h]))

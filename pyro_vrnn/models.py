@@ -1,0 +1,352 @@
+"""Recurrent latent-variable models as Pyro ``model``/``guide`` pairs.
+
+One generic base, :class:`SequenceModel`, holds the time loop; a model is a choice of components:
+
+    prior       p(z_t | h_{t-1})                        (absent for the RNN baseline)
+    emission    p(x_t | z_t, h_{t-1})   from  u_t = [phi_z(z_t), h_{t-1}]
+    recurrence  h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})
+    guide       q(z_t | ...)            e.g. q(z_t | x_t, h_{t-1})
+
+The joint is ``p(x, z) = prod_t p(z_t | h_{t-1}) p(x_t | z_t, h_{t-1})`` and the five seed models
+are short configurations:
+
+=============  ===========================  =====================  ====================
+model          prior                        guide                  emission
+=============  ===========================  =====================  ====================
+RNN-Normal     none                         none                   diagonal Gaussian
+RNN-GMM        none                         none                   Gaussian mixture
+STORN          N(0, I)                      q(z_t | x_{<=t})       diagonal Gaussian
+VRNN-Normal    N(mu_0(h), sigma_0(h)^2)     q(z_t | x_t, h_{t-1})  diagonal Gaussian
+VRNN-GMM       N(mu_0(h), sigma_0(h)^2)     q(z_t | x_t, h_{t-1})  Gaussian mixture
+=============  ===========================  =====================  ====================
+
+Tensors are batch-first: ``x`` is ``(batch, time, x_dim)`` and ``mask`` a ``(batch, time)`` bool
+tensor, True on real steps. Padded steps are masked (never truncated), so a padded batch gives,
+sequence by sequence, the same log-likelihood as each sequence alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from typing import Callable
+
+import pyro
+import pyro.poutine as poutine
+import torch
+from pyro.nn import PyroModule
+from pyro.poutine.util import is_validation_enabled
+from torch import nn
+
+from .emissions import make_emission
+from .guides import FilteringGuide, SmoothingGuide, STORNGuide
+from .nn import MLP, broadcast_cat
+from .priors import ConditionalGaussianPrior, StandardNormalPrior
+from .transitions import make_transition
+
+_NAME_COUNTER = itertools.count()
+
+
+def _unique_pyro_name(base: str) -> str:
+    """A name for ``pyro.module`` that no other live or past instance uses in this process.
+
+    Pyro's global parameter store keys parameters by name: two models under one name would
+    silently share (or shadow) each other's parameters.
+    """
+    store = pyro.get_param_store()
+    while True:
+        name = f"{base}_{next(_NAME_COUNTER)}"
+        prefix = name + "$$$"
+        if not any(key.startswith(prefix) for key in store.keys()):
+            return name
+
+
+def _masked(fn, mask_t):
+    return fn if mask_t is None else fn.mask(mask_t)
+
+
+def _annealed(annealing_factor):
+    """``poutine.scale`` around latent sites for KL annealing (a no-op at 1)."""
+    if isinstance(annealing_factor, (int, float)) and annealing_factor == 1.0:
+        return contextlib.nullcontext()
+    return poutine.scale(scale=annealing_factor)
+
+
+class SequenceModel(PyroModule):
+    """The generic recurrent (latent-variable) sequence model; see the module docstring.
+
+    Args:
+        x_dim: observation size ``X``.
+        phi_x: feature extractor ``(..., X) -> (..., F_x)`` with attribute ``out_dim``.
+        transition: recurrence (see :mod:`pyro_vrnn.transitions`) taking ``F_x + F_z`` inputs.
+        emission: ``u: (..., F_z + H) -> distribution over x_t`` (see :mod:`pyro_vrnn.emissions`).
+        phi_z: feature extractor ``(..., Z) -> (..., F_z)``; ``None`` for a model without latents.
+        prior: ``h: (..., H) -> distribution over z_t``; ``None`` for a model without latents.
+        posterior: the guide component (see :mod:`pyro_vrnn.guides`); ``None`` without latents.
+        name: prefix of the parameters in Pyro's parameter store (made unique per instance).
+
+    Attributes:
+        reuse_guide_states: when True (default) the model reuses the recurrent states the guide
+            computed for the very same ``x`` and latent samples (the values replayed by SVI), instead
+            of running the recurrence a second time. The result equals recomputation exactly; with
+            any other guide, or values the model samples itself, it recomputes.
+    """
+
+    def __init__(self, x_dim: int, *, phi_x: nn.Module, transition: nn.Module, emission: nn.Module,
+                 phi_z: nn.Module | None = None, prior: nn.Module | None = None,
+                 posterior: nn.Module | None = None, name: str | None = None):
+        super().__init__(name=_unique_pyro_name(name or type(self).__name__.lower()))
+        if (prior is None) != (posterior is None) or (prior is None) != (phi_z is None):
+            raise ValueError("a model with latents needs phi_z, prior and posterior; a model without needs none")
+        self.x_dim = int(x_dim)
+        self.z_dim = int(prior.z_dim) if prior is not None else 0
+        self.phi_x = phi_x
+        self.phi_z = phi_z
+        self.transition = transition
+        self.prior = prior
+        self.emission = emission
+        self.posterior = posterior
+        self.reuse_guide_states = True
+        self._state_cache = None
+        self._check_sizes()
+
+    def __setstate__(self, state):  # copies must not share parameter-store names
+        super().__setstate__(state)
+        self._pyro_name = _unique_pyro_name(type(self).__name__.lower())
+        self._state_cache = None
+
+    # ------------------------------------------------------------------ checks
+    def _check_sizes(self):
+        expected = getattr(self.phi_x, "out_dim", None)
+        if expected is not None and self.phi_z is not None:
+            expected += getattr(self.phi_z, "out_dim", 0)
+        got = getattr(self.transition, "input_dim", None)
+        if expected is not None and got is not None and expected != got:
+            raise ValueError(f"transition expects {got} input features but phi_x/phi_z give {expected}")
+        if getattr(self.emission, "x_dim", self.x_dim) != self.x_dim:
+            raise ValueError(f"emission models x_dim={self.emission.x_dim} but the model has x_dim={self.x_dim}")
+
+    @property
+    def has_latents(self) -> bool:
+        return self.prior is not None
+
+    def _reference_tensor(self) -> torch.Tensor:
+        for p in self.parameters():
+            return p
+        return torch.zeros(())
+
+    def check_inputs(self, x: torch.Tensor, mask: torch.Tensor | None = None):
+        """Validate ``x: (B, T, X)`` and ``mask: (B, T)`` bool; raise ``ValueError`` saying what was expected."""
+        ref = self._reference_tensor()
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"x must be a torch.Tensor of shape (batch, time, {self.x_dim}), got {type(x).__name__}")
+        if x.dim() != 3:
+            raise ValueError(f"x must have shape (batch, time, {self.x_dim}), got shape {tuple(x.shape)}")
+        if x.shape[-1] != self.x_dim:
+            raise ValueError(f"x has {x.shape[-1]} features per step, but the model has x_dim={self.x_dim}")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise ValueError(f"x must have at least one sequence and one step, got shape {tuple(x.shape)}")
+        if x.dtype != ref.dtype:
+            raise ValueError(f"x has dtype {x.dtype} but the model's parameters are {ref.dtype}; "
+                             f"convert with x.to({ref.dtype}) or model.to({x.dtype})")
+        if x.device != ref.device:
+            raise ValueError(f"x is on {x.device} but the model is on {ref.device}; move one with .to(device)")
+        if mask is not None:
+            if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+                raise ValueError(f"mask must be a bool tensor of shape {tuple(x.shape[:2])}, "
+                                 f"got {getattr(mask, 'dtype', type(mask).__name__)}")
+            if mask.shape != x.shape[:2]:
+                raise ValueError(f"mask must have shape (batch, time) = {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
+            if mask.device != x.device:
+                raise ValueError(f"mask is on {mask.device} but x is on {x.device}")
+            if is_validation_enabled() and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
+                raise ValueError("mask must mark a prefix of each sequence (real steps first, padding after)")
+        return x, mask
+
+    # ------------------------------------------------------------------ one step
+    def next_state(self, state, x_feature_t: torch.Tensor, z_feature_t: torch.Tensor | None):
+        """``h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})``."""
+        return self.transition(broadcast_cat([x_feature_t, z_feature_t]), state)
+
+    # ------------------------------------------------------------------ Pyro programs
+    def model(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor: float = 1.0):
+        """The generative model ``p(x, z)``; samples ``z_{t}`` and observes ``x_{t}``."""
+        x, mask = self.check_inputs(x, mask)
+        self._program(x, mask, x.shape[0], x.shape[1], annealing_factor)
+
+    def guide(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor: float = 1.0):
+        """The variational distribution ``q(z | x)``; samples every ``z_{t}`` the model samples."""
+        x, mask = self.check_inputs(x, mask)
+        pyro.module(self._pyro_name, self)
+        self._state_cache = None
+        if not self.has_latents:
+            return
+        batch_size, num_steps = x.shape[:2]
+        x_features = self.phi_x(x)
+        contexts = self.posterior.encode(x, x_features, mask).unbind(1)
+        uses_state = self.posterior.uses_model_state
+        feature_steps = x_features.unbind(1) if uses_state else None
+        mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
+        state = self.transition.initial_state((batch_size,), x) if uses_state else None
+        cache = []
+        with pyro.plate("sequences", batch_size, dim=-1):
+            for t in pyro.markov(range(num_steps)):
+                h = self.transition.output(state) if uses_state else None
+                with _annealed(annealing_factor):
+                    z = pyro.sample(f"z_{t}", _masked(self.posterior(contexts[t], h), mask_steps[t]))
+                if uses_state:
+                    z_feature = self.phi_z(z)
+                    state = self.next_state(state, feature_steps[t], z_feature) if t + 1 < num_steps else None
+                    cache.append((z, z_feature, state))
+        if uses_state and self.reuse_guide_states:
+            self._state_cache = (x, cache)
+
+    def _take_state_cache(self, x):
+        cache, self._state_cache = self._state_cache, None
+        if cache is None or x is None or cache[0] is not x or not self.reuse_guide_states:
+            return None
+        return cache[1]
+
+    def _program(self, x, mask, batch_size: int, num_steps: int, annealing_factor=1.0):
+        """The generative loop shared by :meth:`model` (``x`` observed) and :meth:`generate` (``x=None``)."""
+        pyro.module(self._pyro_name, self)
+        like = x if x is not None else self._reference_tensor()
+        cache = self._take_state_cache(x)
+        observed = x.unbind(1) if x is not None else (None,) * num_steps
+        feature_steps = self.phi_x(x).unbind(1) if x is not None else None
+        mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
+        state = self.transition.initial_state((batch_size,), like)
+        samples = []
+        with pyro.plate("sequences", batch_size, dim=-1):
+            for t in pyro.markov(range(num_steps)):
+                h = self.transition.output(state)
+                z_feature = None
+                cached = None
+                if self.has_latents:
+                    with _annealed(annealing_factor):
+                        z = pyro.sample(f"z_{t}", _masked(self.prior(h), mask_steps[t]))
+                    if cache is not None and cache[t][0] is z:
+                        cached = cache[t]
+                        z_feature = cached[1]
+                    else:
+                        cache = None
+                        z_feature = self.phi_z(z)
+                x_t = pyro.sample(f"x_{t}", _masked(self.emission(broadcast_cat([z_feature, h])), mask_steps[t]),
+                                  obs=observed[t])
+                if x is None:
+                    samples.append(x_t)
+                if t + 1 < num_steps:
+                    if cached is not None:
+                        state = cached[2]
+                    else:
+                        x_feature = feature_steps[t] if feature_steps is not None else self.phi_x(x_t)
+                        state = self.next_state(state, x_feature, z_feature)
+        return torch.stack(samples, dim=-2) if x is None else None
+
+    @torch.no_grad()
+    def generate(self, num_sequences: int, num_steps: int) -> torch.Tensor:
+        """Ancestral samples ``x ~ p(x)``: a ``(num_sequences, num_steps, x_dim)`` tensor."""
+        if num_sequences < 1 or num_steps < 1:
+            raise ValueError(f"num_sequences and num_steps must be >= 1, got {num_sequences}, {num_steps}")
+        with poutine.block():
+            return self._program(None, None, int(num_sequences), int(num_steps))
+
+    def extra_repr(self) -> str:
+        return f"x_dim={self.x_dim}, z_dim={self.z_dim}, pyro_name={self._pyro_name!r}"
+
+
+# ---------------------------------------------------------------------------- seed configurations
+def _feature_net(in_dim, feature_dims, activation):
+    return MLP(in_dim, feature_dims, activation)
+
+
+def _resolve(component, named: dict[str, Callable[[], nn.Module]], what: str):
+    if isinstance(component, str):
+        if component not in named:
+            raise ValueError(f"unknown {what} {component!r}; expected one of {sorted(named)} or a module")
+        return named[component]()
+    return component
+
+
+def _latent_components(x_dim, z_dim, h_dim, emission, prior, guide, transition, phi_x, phi_z, feature_dims,
+                       hidden_dims, activation, num_components, rnn_dim):
+    for label, value in (("x_dim", x_dim), ("z_dim", z_dim), ("h_dim", h_dim)):
+        if int(value) < 1:
+            raise ValueError(f"{label} must be a positive integer, got {value}")
+    phi_x = phi_x if phi_x is not None else _feature_net(x_dim, feature_dims, activation)
+    phi_z = phi_z if phi_z is not None else _feature_net(z_dim, feature_dims, activation)
+    if isinstance(transition, str):
+        transition = make_transition(transition, phi_x.out_dim + phi_z.out_dim, h_dim)
+    h_dim = transition.hidden_dim
+    prior = _resolve(prior, {
+        "conditional": lambda: ConditionalGaussianPrior(h_dim, z_dim, hidden_dims, activation),
+        "standard": lambda: StandardNormalPrior(z_dim),
+    }, "prior")
+    posterior = _resolve(guide, {
+        "filtering": lambda: FilteringGuide(phi_x.out_dim, h_dim, z_dim, hidden_dims, activation),
+        "smoothing": lambda: SmoothingGuide(phi_x.out_dim, h_dim, z_dim, rnn_dim or h_dim, hidden_dims, activation),
+        "storn": lambda: STORNGuide(x_dim, z_dim, rnn_dim or h_dim, hidden_dims, activation),
+    }, "guide")
+    if isinstance(emission, str):
+        emission = make_emission(emission, phi_z.out_dim + h_dim, x_dim, hidden_dims=hidden_dims,
+                                 activation=activation, num_components=num_components)
+    return dict(phi_x=phi_x, phi_z=phi_z, transition=transition, prior=prior, posterior=posterior,
+                emission=emission)
+
+
+class VRNN(SequenceModel):
+    """Variational RNN (Chung et al. 2015).
+
+    ``p(z_t | h_{t-1}) = N(mu_0(h), sigma_0(h)^2)``, ``p(x_t | z_t, h_{t-1})`` from
+    ``[phi_z(z_t), h_{t-1}]``, ``h_t = LSTM([phi_x(x_t), phi_z(z_t)], h_{t-1})`` and the filtering guide
+    ``q(z_t | x_t, h_{t-1})``. Every piece can be replaced: ``prior="standard"`` (or any prior
+    module), ``guide="smoothing"`` / ``"storn"`` (or any guide component), ``transition="gru"``,
+    ``emission="gmm"`` / ``"bernoulli"`` / ``"handwriting"`` (or any emission module).
+
+    Sizes: ``feature_dims`` are the hidden widths of ``phi_x`` and ``phi_z`` (the paper: four layers
+    of 600), ``hidden_dims`` those of the prior, guide and emission heads.
+    """
+
+    default_prior = "conditional"
+    default_guide = "filtering"
+
+    def __init__(self, x_dim: int, z_dim: int, h_dim: int, emission="normal", *, prior=None, guide=None,
+                 transition="lstm", phi_x=None, phi_z=None, feature_dims=(64,), hidden_dims=(64,),
+                 activation="relu", num_components: int = 20, rnn_dim: int | None = None, name: str | None = None):
+        parts = _latent_components(x_dim, z_dim, h_dim, emission, prior or self.default_prior,
+                                   guide or self.default_guide, transition, phi_x, phi_z, tuple(feature_dims),
+                                   tuple(hidden_dims), activation, num_components, rnn_dim)
+        super().__init__(x_dim, name=name, **parts)
+
+
+class STORN(VRNN):
+    """Stochastic recurrent network (Bayer & Osendorfer 2014).
+
+    ``z_t ~ N(0, I)`` independently of the past; the generating RNN sees ``z_t`` and ``x_{t-1}``
+    (through ``h_{t-1}``); the recognition model ``q(z_t | x_{<=t})`` is its own RNN over ``x`` with
+    the variance the square of the net's output. Same keyword overrides as :class:`VRNN`.
+    """
+
+    default_prior = "standard"
+    default_guide = "storn"
+
+
+class RNN(SequenceModel):
+    """The deterministic baseline: ``h_t = LSTM(phi_x(x_t), h_{t-1})`` and ``p(x_t | h_{t-1})``.
+
+    No latents: :meth:`guide` samples nothing, the ELBO equals the exact log-likelihood.
+    """
+
+    def __init__(self, x_dim: int, h_dim: int, emission="normal", *, transition="lstm", phi_x=None,
+                 feature_dims=(64,), hidden_dims=(64,), activation="relu", num_components: int = 20,
+                 name: str | None = None):
+        for label, value in (("x_dim", x_dim), ("h_dim", h_dim)):
+            if int(value) < 1:
+                raise ValueError(f"{label} must be a positive integer, got {value}")
+        phi_x = phi_x if phi_x is not None else _feature_net(x_dim, tuple(feature_dims), activation)
+        if isinstance(transition, str):
+            transition = make_transition(transition, phi_x.out_dim, h_dim)
+        if isinstance(emission, str):
+            emission = make_emission(emission, transition.hidden_dim, x_dim, hidden_dims=tuple(hidden_dims),
+                                     activation=activation, num_components=num_components)
+        super().__init__(x_dim, phi_x=phi_x, transition=transition, emission=emission, name=name)

@@ -1,0 +1,71 @@
+"""Priors ``p(z_t | h_{t-1})`` over the per-step latent ``z_t``.
+
+Interface: ``prior(h)`` with ``h`` of shape ``(..., H)`` returns a Pyro distribution with batch
+shape ``h.shape[:-1]`` and event shape ``(Z,)``; ``prior.z_dim`` gives ``Z``.
+"""
+
+from __future__ import annotations
+
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from .nn import MLP, positive_scale
+
+
+class StandardNormalPrior(nn.Module):
+    """``p(z_t) = N(0, I)``, independent of the past (STORN).
+
+    ``h: (..., H) -> Normal`` with batch shape ``(...)`` and event shape ``(Z,)``.
+    """
+
+    def __init__(self, z_dim: int):
+        super().__init__()
+        self.z_dim = z_dim
+
+    def forward(self, h: torch.Tensor):
+        loc = h.new_zeros(h.shape[:-1] + (self.z_dim,))
+        return dist.Normal(loc, torch.ones_like(loc)).to_event(1)
+
+
+class ConditionalGaussianPrior(nn.Module):
+    """``p(z_t | h_{t-1}) = N(mu_0(h), diag sigma_0(h)^2)`` (VRNN).
+
+    ``mu_0`` and ``sigma_0`` are linear heads on a shared MLP of ``h``; ``sigma_0 = softplus + floor``.
+    ``h: (..., H) -> Normal`` with batch shape ``(...)`` and event shape ``(Z,)``.
+    """
+
+    def __init__(self, h_dim: int, z_dim: int, hidden_dims=(64,), activation="relu", scale_floor=1e-3):
+        super().__init__()
+        self.z_dim = z_dim
+        self.scale_floor = scale_floor
+        self.net = MLP(h_dim, hidden_dims, activation)
+        self.loc = nn.Linear(self.net.out_dim, z_dim)
+        self.raw_scale = nn.Linear(self.net.out_dim, z_dim)
+
+    def forward(self, h: torch.Tensor):
+        hidden = self.net(h)
+        return dist.Normal(self.loc(hidden), positive_scale(self.raw_scale(hidden), self.scale_floor)).to_event(1)
+
+
+class LinearGaussianPrior(nn.Module):
+    """``p(z_t | h_{t-1}) = N(A h + b, diag s^2)`` with a learnable ``s = softplus(.) + floor``.
+
+    With an identity recurrence (``h_{t-1} = z_{t-1}``) this is the transition of a
+    linear-Gaussian state-space model. ``h: (..., H) -> Normal`` with event shape ``(Z,)``.
+    """
+
+    def __init__(self, h_dim: int, z_dim: int, scale_floor: float = 1e-4):
+        super().__init__()
+        self.z_dim = z_dim
+        self.scale_floor = scale_floor
+        self.linear = nn.Linear(h_dim, z_dim)
+        self.raw_scale = nn.Parameter(torch.zeros(z_dim))
+
+    @property
+    def scale(self) -> torch.Tensor:
+        return positive_scale(self.raw_scale, self.scale_floor)
+
+    def forward(self, h: torch.Tensor):
+        loc = self.linear(h)
+        return dist.Normal(loc, self.scale.expand(loc.shape)).to_event(1)
