@@ -1,0 +1,262 @@
+"""Online handwriting as ``(dx, dy, pen_lifted)`` rows: IAM-OnDB ``lineStrokes`` XML and stroke-3 ``.npz``.
+
+Row ``t`` of a sequence is the pen's offset from the previous point and a bit that is 1 when the
+pen leaves the paper after this point (the last point of a stroke). The first row's offset is 0.
+
+- **IAM-OnDB** (``lineStrokes/**/*.xml``): ``<StrokeSet><Stroke><Point x= y= .../>``. Whiteboard
+  ``y`` grows downwards, so ``dy`` is negated to make up positive. Splits come from the task lists
+  ``trainset.txt`` (train), ``testset_v.txt`` + ``testset_t.txt`` (valid), ``testset_f.txt`` (test)
+  when they sit in the folder; otherwise files are split by a seeded shuffle.
+- **stroke-3 .npz** (sketch-rnn's layout): keys ``train``, ``valid``, ``test``, each an object array
+  of int arrays with rows ``(dx, dy, pen)``. Read with a restricted unpickler (no code runs).
+
+Preprocessing, as is usual for this data: offsets clipped to ``[-offset_limit, offset_limit]`` raw
+units (500 for IAM-OnDB as in common IAM code, 1000 for stroke-3 as in sketch-rnn; ``None`` for no
+clipping), then ``(dx, dy)`` divided by their pooled training std; the pen bit stays 0/1.
+"""
+
+import io
+import os
+import re
+import xml.etree.ElementTree as ElementTree
+import zipfile
+
+import numpy as np
+
+from .base import SPLITS, SequenceDataset, check_sequence, handle_error, split_indices, to_tensors
+from .errors import DataError
+from .normalization import Normalizer
+from .safe_pickle import safe_loads
+
+IAM_OFFSET_LIMIT = 500.0
+STROKE3_OFFSET_LIMIT = 1000.0
+IAM_SPLIT_LISTS = {"train": ("trainset.txt",), "valid": ("testset_v.txt", "testset_t.txt"),
+                   "test": ("testset_f.txt",)}
+
+
+def strokes_to_offsets(strokes, flip_y=False):
+    """List of strokes, each ``(N_k, 2)`` absolute points -> ``(sum N_k, 3)`` rows ``(dx, dy, pen)``."""
+    points = np.concatenate([np.asarray(s, dtype=np.float64) for s in strokes], axis=0)
+    pen = np.zeros(len(points))
+    pen[np.cumsum([len(s) for s in strokes]) - 1] = 1.0
+    offsets = np.zeros_like(points)
+    offsets[1:] = points[1:] - points[:-1]
+    if flip_y:
+        offsets[:, 1] = -offsets[:, 1]
+    return np.concatenate([offsets, pen[:, None]], axis=1)
+
+
+def read_iam_strokes(path):
+    """Parse one IAM-OnDB lineStrokes XML file -> list of ``(N_k, 2)`` arrays of absolute ``(x, y)``."""
+    try:
+        root = ElementTree.parse(os.fspath(path)).getroot()
+    except OSError as exc:
+        raise DataError(f"cannot open XML file ({exc.strerror or exc})", path) from None
+    except ElementTree.ParseError as exc:
+        raise DataError(f"malformed XML ({exc})", path) from None
+    except Exception as exc:  # expat can raise ValueError/RecursionError on hostile input
+        raise DataError(f"unreadable XML ({type(exc).__name__}: {exc})", path) from None
+    strokes = []
+    for k, stroke in enumerate(root.iter("Stroke")):
+        points = []
+        for j, point in enumerate(stroke.iter("Point")):
+            try:
+                x, y = float(point.attrib["x"]), float(point.attrib["y"])
+            except KeyError as exc:
+                raise DataError(f"Point without attribute {exc.args[0]!r}", path, f"stroke {k}, point {j}") from None
+            except ValueError:
+                raise DataError(f"Point coordinates are not numbers: {dict(point.attrib)}", path,
+                                f"stroke {k}, point {j}") from None
+            if not (np.isfinite(x) and np.isfinite(y)):
+                raise DataError("NaN or Inf coordinate", path, f"stroke {k}, point {j}")
+            points.append((x, y))
+        if not points:
+            raise DataError("Stroke without points", path, f"stroke {k}")
+        strokes.append(np.asarray(points))
+    if not strokes:
+        raise DataError("no <Stroke> elements with points: not an IAM-OnDB lineStrokes file", path)
+    return strokes
+
+
+def _find_xml_files(folder):
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(root, f) for f in files if f.lower().endswith(".xml") and not f.startswith("."))
+    return sorted(found)
+
+
+def _read_split_lists(folder):
+    lists = {}
+    for split, names in IAM_SPLIT_LISTS.items():
+        ids = set()
+        for name in names:
+            list_path = os.path.join(folder, name)
+            if os.path.isfile(list_path):
+                with open(list_path, encoding="utf-8", errors="replace") as f:
+                    ids.update(line.strip() for line in f if line.strip())
+        lists[split] = ids
+    return lists if lists["train"] and lists["test"] else None
+
+
+def _form_id(xml_path):
+    """``.../a01-000u-01.xml`` -> ``"a01-000u"`` (the id used in IAM-OnDB's task lists)."""
+    return re.sub(r"-\d+$", "", os.path.splitext(os.path.basename(xml_path))[0])
+
+
+def _clip(seqs, limit):
+    clipped = 0
+    if limit is None:
+        return seqs, 0
+    out = []
+    for s in seqs:
+        s = s.copy()
+        clipped += int((np.abs(s[:, :2]) > limit).sum())
+        s[:, :2] = np.clip(s[:, :2], -limit, limit)
+        out.append(s)
+    return out, clipped
+
+
+def build_handwriting_dataset(raw_splits, name, offset_limit, synthetic=False, info=None):
+    """``{"train"|"valid"|"test": [(T, 3) raw rows]}`` -> normalized :class:`SequenceDataset`."""
+    info = dict(info or {})
+    clipped_total = 0
+    splits = {}
+    for split in SPLITS:
+        seqs, clipped = _clip(raw_splits[split], offset_limit)
+        clipped_total += clipped
+        splits[split] = seqs
+    normalizer = Normalizer.fit_offset_scale(splits["train"], scaled_dims=(0, 1))
+    scale = normalizer.scale.numpy()
+    tensors = {s: to_tensors([seq / scale for seq in splits[s]]) for s in SPLITS}
+    info["rows"] = "(dx, dy, pen_lifted); pen_lifted = 1 on the last point of a stroke"
+    info["clipping"] = (f"|dx|, |dy| clipped to {offset_limit:g} raw units ({clipped_total} values clipped)"
+                        if offset_limit is not None else "none")
+    return SequenceDataset(name=name, kind="handwriting", train=tensors["train"], valid=tensors["valid"],
+                           test=tensors["test"], normalizer=normalizer, synthetic=synthetic, info=info)
+
+
+def _check_stroke3(seq, path, where):
+    seq = check_sequence(seq, path, where, x_dim=3)
+    bad = ~np.isin(seq[:, 2], (0.0, 1.0))
+    if bad.any():
+        t = int(np.flatnonzero(bad)[0])
+        raise DataError(f"pen bit must be 0 or 1, got {seq[t, 2]!r}", path, f"{where}, step {t}")
+    return seq
+
+
+def read_npz_arrays(path):
+    """Read every array of a ``.npz`` file into a dict, unpickling object arrays safely."""
+    try:
+        archive = zipfile.ZipFile(os.fspath(path))
+    except OSError as exc:
+        raise DataError(f"cannot open npz file ({exc.strerror or exc})", path) from None
+    except Exception as exc:  # BadZipFile, ValueError, ...
+        raise DataError(f"not a readable .npz archive ({type(exc).__name__}: {exc})", path) from None
+    arrays = {}
+    with archive:
+        for member in archive.namelist():
+            key = member[:-4] if member.endswith(".npy") else member
+            try:
+                blob = archive.read(member)
+                stream = io.BytesIO(blob)
+                version = np.lib.format.read_magic(stream)
+                if version == (1, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+                elif version == (2, 0):
+                    shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+                if dtype.hasobject:
+                    value = safe_loads(blob[stream.tell():], path)
+                    if not isinstance(value, np.ndarray) or value.shape != tuple(shape):
+                        raise ValueError("object array payload does not match its header")
+                else:
+                    stream.seek(0)
+                    value = np.lib.format.read_array(stream, allow_pickle=False)
+            except DataError as error:
+                raise DataError(error.reason, path, f"array {key!r}") from None
+            except Exception as exc:  # zlib.error, BadZipFile (CRC), ValueError, EOFError, ...
+                raise DataError(f"corrupt array ({type(exc).__name__}: {exc})", path, f"array {key!r}") from None
+            arrays[key] = value
+    return arrays
+
+
+def load_stroke3(path, offset_limit=STROKE3_OFFSET_LIMIT, valid_fraction=0.05, seed=0, name=None):
+    """Load a stroke-3 ``.npz`` (keys ``train``, ``valid``, ``test``; rows ``(dx, dy, pen)``).
+
+    A missing ``valid`` key is filled by holding out ``valid_fraction`` of ``train`` (seeded).
+    :returns: :class:`SequenceDataset` of kind ``"handwriting"``, sequences ``(T, 3)``.
+    """
+    path = os.fspath(path)
+    arrays = read_npz_arrays(path)
+    missing = [k for k in ("train", "test") if k not in arrays]
+    if missing:
+        raise DataError(f"missing key(s) {missing}; keys present: {sorted(arrays)}", path)
+    raw = {}
+    for split in SPLITS:
+        if split not in arrays:
+            continue
+        container = arrays[split]
+        if not isinstance(container, np.ndarray) or container.ndim == 0:
+            raise DataError(f"key {split!r} must hold an array of sequences", path)
+        if len(container) == 0:
+            raise DataError(f"split {split!r} holds no sequences", path)
+        raw[split] = [_check_stroke3(seq, path, f"{split} sequence {i}") for i, seq in enumerate(container)]
+    info = {"source": path, "format": "stroke-3 npz"}
+    if "valid" not in raw:
+        keep, held, _ = split_indices(len(raw["train"]), valid_fraction, 0.0, seed)
+        raw["valid"] = [raw["train"][i] for i in held]
+        raw["train"] = [raw["train"][i] for i in keep]
+        info["valid"] = f"{len(held)} training sequences held out (seed {seed})"
+    return build_handwriting_dataset(raw, name or f"handwriting:{path}", offset_limit, info=info)
+
+
+def load_iam_ondb(path, offset_limit=IAM_OFFSET_LIMIT, valid_fraction=0.05, test_fraction=0.05, seed=0,
+                  on_error="raise", name=None):
+    """Load a folder of IAM-OnDB lineStrokes XML files (searched recursively).
+
+    :returns: :class:`SequenceDataset` of kind ``"handwriting"``, one ``(T, 3)`` sequence per line.
+    """
+    path = os.fspath(path)
+    files = _find_xml_files(path)
+    if not files:
+        raise DataError("no .xml lineStrokes files found", path)
+    lists = _read_split_lists(path)
+    if lists is not None:
+        assignment = {s: [f for f in files if _form_id(f) in lists[s]] for s in SPLITS}
+        split_note = "IAM-OnDB task lists (trainset / testset_v+testset_t / testset_f)"
+    else:
+        train, valid, test = split_indices(len(files), valid_fraction, test_fraction, seed)
+        assignment = {"train": [files[i] for i in train], "valid": [files[i] for i in valid],
+                      "test": [files[i] for i in test]}
+        split_note = f"files split by seeded shuffle (seed {seed})"
+    raw = {}
+    for split in SPLITS:
+        seqs = []
+        for file in assignment[split]:
+            try:
+                seqs.append(check_sequence(strokes_to_offsets(read_iam_strokes(file), flip_y=True), file, "line"))
+            except DataError as error:
+                handle_error(error, on_error)
+        if not seqs:
+            raise DataError(f"no readable lines in the {split} split", path)
+        raw[split] = seqs
+    info = {"source": path, "format": "IAM-OnDB lineStrokes XML (dy negated: up is positive)",
+            "splits": split_note}
+    return build_handwriting_dataset(raw, name or f"handwriting:{path}", offset_limit, info=info)
+
+
+def load_handwriting(path, **kwargs):
+    """Load handwriting from a stroke-3 ``.npz`` file or an IAM-OnDB folder of lineStrokes XML.
+
+    Keyword arguments go to :func:`load_stroke3` or :func:`load_iam_ondb`.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        return load_iam_ondb(path, **kwargs)
+    if not os.path.exists(path):
+        raise DataError("no such file or folder", path)
+    if path.lower().endswith(".xml"):
+        raise DataError("give the folder holding the lineStrokes XML files, not one file", path)
+    return load_stroke3(path, **kwargs)

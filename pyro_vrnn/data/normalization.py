@@ -1,0 +1,124 @@
+"""Per-dimension affine normalization, fitted on the training split and carried with the model.
+
+``normalize(x) = (x - shift) / scale`` and ``denormalize(y) = y * scale + shift``, with ``shift`` and
+``scale`` of shape ``(D,)`` broadcast over any leading dimensions. Three fits cover the data kinds:
+
+- :meth:`Normalizer.identity` — binary piano rolls stay 0/1;
+- :meth:`Normalizer.fit_global` — one mean and one std over every value (raw-audio frames, as in
+  the VRNN paper);
+- :meth:`Normalizer.fit_offset_scale` — handwriting: ``(dx, dy)`` divided by their training std,
+  no shift (a zero offset stays zero), the pen bit left untouched.
+
+:meth:`Normalizer.state_dict` is a plain ``dict`` of strings and tensors, so it can be saved inside a
+``torch.save`` checkpoint and rebuilt with :meth:`Normalizer.from_state_dict` at generation time.
+"""
+
+import torch
+
+from .errors import DataError
+
+_MIN_SCALE = 1e-8
+
+
+class Normalizer:
+    """``x -> (x - shift) / scale`` per dimension.
+
+    :param torch.Tensor shift: ``(D,)``.
+    :param torch.Tensor scale: ``(D,)``, positive.
+    :param str description: a short human-readable account of the fit, used by ``describe()``.
+    """
+
+    def __init__(self, shift, scale, description="affine"):
+        shift = torch.as_tensor(shift, dtype=torch.float64).reshape(-1).clone()
+        scale = torch.as_tensor(scale, dtype=torch.float64).reshape(-1).clone()
+        if shift.shape != scale.shape:
+            raise DataError(f"normalizer shift {tuple(shift.shape)} and scale {tuple(scale.shape)} differ")
+        if not (torch.isfinite(shift).all() and torch.isfinite(scale).all() and (scale > 0).all()):
+            raise DataError("normalizer shift/scale must be finite with scale > 0")
+        self.shift = shift
+        self.scale = scale
+        self.description = description
+
+    @property
+    def x_dim(self):
+        return self.shift.numel()
+
+    @property
+    def is_identity(self):
+        return bool((self.shift == 0).all() and (self.scale == 1).all())
+
+    # ---- fits ---------------------------------------------------------------------------------
+    @classmethod
+    def identity(cls, x_dim):
+        """No change: for binary data (piano rolls)."""
+        return cls(torch.zeros(x_dim), torch.ones(x_dim), description="identity (binary data kept 0/1)")
+
+    @classmethod
+    def fit_global(cls, seqs, x_dim=None):
+        """One mean and one std over every value of ``seqs`` (a list of ``(T, D)`` tensors or 1-D
+        waveforms); the same pair is used for every dimension."""
+        total, total_sq, count = 0.0, 0.0, 0
+        for s in seqs:
+            s = torch.as_tensor(s, dtype=torch.float64)
+            total += s.sum().item()
+            total_sq += (s * s).sum().item()
+            count += s.numel()
+            if x_dim is None and s.dim() == 2:
+                x_dim = s.shape[-1]
+        if count == 0:
+            raise DataError("cannot fit a normalizer on an empty training split")
+        mean = total / count
+        var = max(total_sq / count - mean * mean, 0.0)
+        std = max(var ** 0.5, _MIN_SCALE)
+        x_dim = 1 if x_dim is None else x_dim
+        return cls(torch.full((x_dim,), mean), torch.full((x_dim,), std),
+                   description=f"global mean/std over training values (mean={mean:.4g}, std={std:.4g})")
+
+    @classmethod
+    def fit_offset_scale(cls, seqs, scaled_dims=(0, 1)):
+        """Divide ``scaled_dims`` by one std pooled over those dims of the training rows (no shift);
+        other dimensions (the pen bit) are left unchanged. ``seqs``: list of ``(T, D)`` tensors."""
+        values = [torch.as_tensor(s, dtype=torch.float64)[:, list(scaled_dims)].reshape(-1) for s in seqs]
+        if not values or sum(v.numel() for v in values) == 0:
+            raise DataError("cannot fit a normalizer on an empty training split")
+        flat = torch.cat(values)
+        std = max(flat.std(unbiased=False).item(), _MIN_SCALE)
+        x_dim = seqs[0].shape[-1]
+        scale = torch.ones(x_dim, dtype=torch.float64)
+        scale[list(scaled_dims)] = std
+        return cls(torch.zeros(x_dim), scale,
+                   description=f"dims {list(scaled_dims)} divided by training std {std:.4g}; others kept")
+
+    # ---- use ----------------------------------------------------------------------------------
+    def normalize(self, x):
+        """``x``: ``(..., D)`` -> ``(..., D)`` normalized, same dtype and device."""
+        shift, scale = self._like(x)
+        return (x - shift) / scale
+
+    def denormalize(self, x):
+        """Inverse of :meth:`normalize`; ``x``: ``(..., D)``."""
+        shift, scale = self._like(x)
+        return x * scale + shift
+
+    def _like(self, x):
+        if x.shape[-1] != self.x_dim:
+            raise DataError(f"normalizer expects last dimension {self.x_dim}, got shape {tuple(x.shape)}")
+        dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+        return self.shift.to(x.device, dtype), self.scale.to(x.device, dtype)
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def state_dict(self):
+        """A plain dict (str and tensors) for ``torch.save``."""
+        return {"type": "affine", "shift": self.shift.clone(), "scale": self.scale.clone(),
+                "description": self.description}
+
+    @classmethod
+    def from_state_dict(cls, state):
+        """Rebuild from :meth:`state_dict`."""
+        if not isinstance(state, dict) or state.get("type") != "affine" or "shift" not in state \
+                or "scale" not in state:
+            raise DataError("not a normalizer state dict (expected type 'affine' with shift and scale)")
+        return cls(state["shift"], state["scale"], description=state.get("description", "affine"))
+
+    def __repr__(self):
+        return f"Normalizer(x_dim={self.x_dim}, {self.description})"
