@@ -182,10 +182,12 @@ def read_npz_arrays(path):
     return arrays
 
 
-def load_stroke3(path, offset_limit=STROKE3_OFFSET_LIMIT, valid_fraction=0.05, seed=0, name=None):
+def load_stroke3(path, offset_limit=STROKE3_OFFSET_LIMIT, valid_fraction=0.05, seed=0, on_error="raise",
+                 name=None):
     """Load a stroke-3 ``.npz`` (keys ``train``, ``valid``, ``test``; rows ``(dx, dy, pen)``).
 
     A missing ``valid`` key is filled by holding out ``valid_fraction`` of ``train`` (seeded).
+    ``on_error="skip"`` drops bad sequences (empty, NaN, wrong width, pen not 0/1) with a warning.
     :returns: :class:`SequenceDataset` of kind ``"handwriting"``, sequences ``(T, 3)``.
     """
     path = os.fspath(path)
@@ -202,7 +204,14 @@ def load_stroke3(path, offset_limit=STROKE3_OFFSET_LIMIT, valid_fraction=0.05, s
             raise DataError(f"key {split!r} must hold an array of sequences", path)
         if len(container) == 0:
             raise DataError(f"split {split!r} holds no sequences", path)
-        raw[split] = [_check_stroke3(seq, path, f"{split} sequence {i}") for i, seq in enumerate(container)]
+        raw[split] = []
+        for i, seq in enumerate(container):
+            try:
+                raw[split].append(_check_stroke3(seq, path, f"{split} sequence {i}"))
+            except DataError as error:
+                handle_error(error, on_error)
+        if not raw[split]:
+            raise DataError(f"split {split!r} holds no usable sequences", path)
     info = {"source": path, "format": "stroke-3 npz"}
     if "valid" not in raw:
         keep, held, _ = split_indices(len(raw["train"]), valid_fraction, 0.0, seed)
