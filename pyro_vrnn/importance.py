@@ -26,6 +26,7 @@ import pyro.distributions as dist
 import pyro.poutine as poutine
 import torch
 from pyro.poutine.messenger import Messenger
+from pyro.poutine.util import site_is_subsample
 
 
 @dataclass
@@ -103,7 +104,7 @@ def _site_log_probs(trace, batch_size: int, num_particles: int, sample_only: boo
     total = torch.zeros(num_particles, batch_size, dtype=torch.float64, device=device)
     trace.compute_log_prob()
     for name, site in trace.nodes.items():
-        if site["type"] != "sample" or (sample_only and site["is_observed"]):
+        if site["type"] != "sample" or site_is_subsample(site) or (sample_only and site["is_observed"]):
             continue
         lp = site["log_prob"]
         if lp.dim() > 2 or (lp.dim() >= 1 and lp.shape[-1] not in (1, batch_size)):
@@ -143,7 +144,8 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
             log_p = _site_log_probs(model_trace, batch_size, k, sample_only=False, device=device)
             log_q = _site_log_probs(guide_trace, batch_size, k, sample_only=True, device=device)
             chunks.append(log_p - log_q)
-            has_latents = any(s["type"] == "sample" and not s["is_observed"] for s in guide_trace.nodes.values())
+            has_latents = any(s["type"] == "sample" and not s["is_observed"] and not site_is_subsample(s)
+                              for s in guide_trace.nodes.values())
             if not has_latents:
                 return chunks[0][:1], False
             start += k

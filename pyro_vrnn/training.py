@@ -1,0 +1,309 @@
+"""Training by stochastic variational inference.
+
+:class:`Trainer` runs Pyro's :class:`~pyro.infer.SVI` machinery (an ELBO's ``loss_and_grads``,
+then a :class:`~pyro.optim.ClippedAdam` step with per-parameter gradient-norm clipping) over
+minibatches of variable-length sequences, with KL annealing, a progress bar and a loss history.
+A step whose loss or gradient is not finite is skipped before any parameter changes; after
+``max_bad_steps`` such steps in a row the trainer stops with :class:`DivergenceError`.
+
+Minimal use::
+
+    model = VRNN(x_dim=3, z_dim=16, h_dim=64)
+    trainer = Trainer(model, lr=1e-3)
+    trainer.fit(train_sequences, num_steps=1000, batch_size=32)
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+import warnings
+from dataclasses import dataclass
+
+import pyro
+import pyro.poutine as poutine
+import torch
+from pyro.infer import ELBO, RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer.util import zero_grads
+from pyro.optim import ClippedAdam
+
+from .data.batching import batch_indices, pad_batch
+from .progress import ProgressBar
+
+
+class DivergenceError(RuntimeError):
+    """Training produced non-finite losses or gradients too many times in a row."""
+
+
+@dataclass
+class KLAnnealing:
+    """Linear KL annealing: ``beta(step) = min(1, start + (1 - start) * step / num_steps)``.
+
+    ``beta`` scales ``log p(z_t | .)`` and ``log q(z_t | .)`` (not the emission), as in the DMM.
+    ``num_steps = 0`` disables annealing (``beta = 1`` throughout).
+    """
+
+    num_steps: int = 0
+    start: float = 0.1
+
+    def __call__(self, step: int) -> float:
+        if self.num_steps <= 0 or step >= self.num_steps:
+            return 1.0
+        return self.start + (1.0 - self.start) * step / self.num_steps
+
+
+ELBOS = {
+    "trace": lambda **kw: Trace_ELBO(**kw),
+    "meanfield": lambda **kw: TraceMeanField_ELBO(**kw),
+    "iwae": lambda **kw: RenyiELBO(alpha=0.0, **kw),
+}
+
+
+def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = False) -> ELBO:
+    """An ELBO by name (``"trace"``, ``"meanfield"`` for analytic KL, ``"iwae"`` = ``RenyiELBO(alpha=0)``)
+    or an ELBO instance, returned as is."""
+    if isinstance(elbo, ELBO):
+        return elbo
+    if elbo not in ELBOS:
+        raise ValueError(f"unknown elbo {elbo!r}; expected one of {sorted(ELBOS)} or a pyro.infer.ELBO")
+    return ELBOS[elbo](num_particles=num_particles, vectorize_particles=vectorize_particles, max_plate_nesting=1)
+
+
+def resolve_device(device="auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
+    return device
+
+
+class _ScaleLatents(poutine.messenger.Messenger):
+    """Scales every latent (non-observed) sample site by ``scale``: KL annealing for any program."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+
+    def _pyro_sample(self, msg):
+        if not msg["is_observed"]:
+            msg["scale"] = self.scale * msg["scale"]
+
+
+def _accepts_annealing(fn) -> bool:
+    try:
+        return "annealing_factor" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _annealed_program(fn, accepts_kwarg: bool, beta: float):
+    if beta == 1.0:
+        return fn
+    if accepts_kwarg:
+        return lambda *args, **kwargs: fn(*args, annealing_factor=beta, **kwargs)
+    return _ScaleLatents(beta)(fn)
+
+
+class Trainer:
+    """SVI over minibatches of sequences for a :class:`~pyro_vrnn.models.SequenceModel`.
+
+    Args:
+        model: the model; ``model.model`` is the Pyro model.
+        guide: a Pyro guide ``guide(x, mask)``; defaults to ``model.guide``.
+        lr, betas, lrd, clip_norm: :class:`~pyro.optim.ClippedAdam` settings (``clip_norm`` bounds
+            each parameter's gradient norm before the step).
+        elbo: ``"trace"`` (default), ``"meanfield"``, ``"iwae"`` or a :class:`pyro.infer.ELBO`.
+        num_particles, vectorize_particles: passed to the ELBO built by name.
+        annealing: a :class:`KLAnnealing` (or any ``step -> beta`` callable).
+        max_bad_steps: consecutive non-finite steps tolerated before :class:`DivergenceError`.
+    """
+
+    def __init__(self, model, guide=None, *, lr: float = 1e-3, betas=(0.9, 0.999), lrd: float = 1.0,
+                 clip_norm: float = 10.0, elbo="trace", num_particles: int = 1, vectorize_particles: bool = False,
+                 annealing=None, max_bad_steps: int = 10):
+        if lr <= 0 or clip_norm <= 0 or num_particles < 1:
+            raise ValueError(f"lr and clip_norm must be positive and num_particles >= 1, got lr={lr}, "
+                             f"clip_norm={clip_norm}, num_particles={num_particles}")
+        self.model = model
+        self.guide = guide if guide is not None else model.guide
+        self.optim_args = {"lr": lr, "betas": tuple(betas), "lrd": lrd, "clip_norm": clip_norm}
+        self.optim = ClippedAdam(dict(self.optim_args))
+        self.elbo = make_elbo(elbo, num_particles, vectorize_particles)
+        self.annealing = annealing if annealing is not None else KLAnnealing()
+        self.max_bad_steps = max_bad_steps
+        self.step_count = 0
+        self.bad_steps = 0
+        self.history: list[dict] = []
+        self.valid_history: list[dict] = []
+        self._model_takes_beta = _accepts_annealing(model.model)
+        self._guide_takes_beta = _accepts_annealing(self.guide)
+        self._epoch = None  # (generator state at epoch start, batches consumed) for exact resume
+
+    @property
+    def device(self) -> torch.device:
+        return self.model._reference_tensor().device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model._reference_tensor().dtype
+
+    # ------------------------------------------------------------------ one SVI step
+    def step(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> float | None:
+        """One SVI step on a batch; returns the loss (negative annealed ELBO, summed over the batch),
+        or ``None`` if the step was skipped because the loss or a gradient was not finite."""
+        beta = float(self.annealing(self.step_count))
+        model = _annealed_program(self.model.model, self._model_takes_beta, beta)
+        guide = _annealed_program(self.guide, self._guide_takes_beta, beta)
+        with poutine.trace(param_only=True) as capture:
+            loss = self.elbo.loss_and_grads(model, guide, x, mask)
+        params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
+        grads = [p.grad for p in params if p.grad is not None]
+        finite = math.isfinite(loss) and (not grads or bool(torch.stack([g.isfinite().all() for g in grads]).all()))
+        if not finite:
+            zero_grads(params)
+            self.bad_steps += 1
+            what = "loss" if not math.isfinite(loss) else "gradient"
+            if self.bad_steps > self.max_bad_steps:
+                raise DivergenceError(
+                    f"non-finite {what} at step {self.step_count}: {self.bad_steps} bad steps in a row "
+                    f"(limit {self.max_bad_steps}); lower the learning rate or clip_norm")
+            warnings.warn(f"skipping step {self.step_count}: non-finite {what} "
+                          f"({self.bad_steps}/{self.max_bad_steps} in a row); parameters unchanged", RuntimeWarning)
+            return None
+        self.bad_steps = 0
+        self.optim(params)
+        zero_grads(params)
+        self.step_count += 1
+        return loss
+
+    @torch.no_grad()
+    def loss_per_step(self, sequences, batch_size: int = 64) -> float:
+        """Negative ELBO (no annealing) per real time step over ``sequences``."""
+        total, steps = 0.0, 0
+        for idx in batch_indices([len(s) for s in sequences], batch_size, shuffle=False):
+            x, mask = self._batch([sequences[i] for i in idx])
+            total += self.elbo.loss(self.model.model, self.guide, x, mask)
+            steps += int(mask.sum())
+        return total / max(steps, 1)
+
+    def _batch(self, seqs):
+        x, mask = pad_batch(seqs)
+        return x.to(self.device, self.dtype), mask.to(self.device)
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self, train, num_steps: int, batch_size: int = 32, *, valid=None, valid_every: int = 0,
+            progress: bool = True, generator: torch.Generator | None = None, bucket_by_length: bool = False,
+            callback=None):
+        """Train until ``self.step_count == num_steps`` (so a resumed trainer continues where it stopped).
+
+        Args:
+            train: a list of ``(T_i, D)`` tensors (variable lengths are padded and masked).
+            valid: optional list of sequences; every ``valid_every`` steps its loss per step is
+                recorded in ``valid_history``.
+            generator: source of the batch order (its state is part of :meth:`state_dict`).
+            callback: ``callback(trainer, record)`` after every step (e.g. to checkpoint).
+        Returns:
+            ``self.history``: one dict per step with ``step``, ``loss`` (per time step),
+            ``annealing`` and ``seconds``.
+        """
+        if num_steps < 0 or batch_size < 1:
+            raise ValueError(f"num_steps must be >= 0 and batch_size >= 1, got {num_steps}, {batch_size}")
+        if not train:
+            raise ValueError("no training sequences")
+        self.generator = generator if generator is not None else (getattr(self, "generator", None)
+                                                                  or torch.Generator().manual_seed(0))
+        lengths = [len(s) for s in train]
+        bar = ProgressBar(num_steps, desc="train", enabled=progress, initial=self.step_count)
+        try:
+            while self.step_count < num_steps:
+                if self._epoch is None:
+                    self._epoch = (self.generator.get_state(), 0)
+                start_state, consumed = self._epoch
+                self.generator.set_state(start_state)
+                batches = batch_indices(lengths, batch_size, True, self.generator, bucket_by_length)
+                for idx in batches[consumed:]:
+                    if self.step_count >= num_steps:
+                        break
+                    x, mask = self._batch([train[i] for i in idx])
+                    t0 = time.perf_counter()
+                    loss = self.step(x, mask)
+                    self._epoch = (start_state, self._epoch[1] + 1)
+                    if loss is None:
+                        continue
+                    record = {"step": self.step_count, "loss": loss / float(mask.sum()),
+                              "annealing": float(self.annealing(self.step_count - 1)),
+                              "seconds": time.perf_counter() - t0}
+                    self.history.append(record)
+                    if valid is not None and valid_every and self.step_count % valid_every == 0:
+                        self.valid_history.append({"step": self.step_count,
+                                                   "loss": self.loss_per_step(valid, batch_size)})
+                        record["valid_loss"] = self.valid_history[-1]["loss"]
+                    bar.update(1, loss=record["loss"], **({"valid": record["valid_loss"]}
+                                                          if "valid_loss" in record else {}))
+                    if callback is not None:
+                        callback(self, record)
+                else:
+                    self._epoch = None  # epoch exhausted: the generator's state now starts the next one
+                    continue
+                break
+        finally:
+            bar.close()
+        return self.history
+
+    # ------------------------------------------------------------------ state
+    def optimizer_state(self) -> dict:
+        """ClippedAdam's per-parameter state keyed by the model's own parameter names."""
+        return {name: self.optim.optim_objs[p].state_dict()
+                for name, p in self.model.named_parameters() if p in self.optim.optim_objs}
+
+    def load_optimizer_state(self, state: dict) -> None:
+        for name, p in self.model.named_parameters():
+            if name in state:
+                self.optim.optim_objs[p] = self.optim._get_optim(p)
+                self.optim.grad_clip[p] = self.optim._get_grad_clip(p)
+                self.optim.optim_objs[p].load_state_dict(state[name])
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue training exactly: model, optimizer, step, histories,
+        and the batch order's position."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer_state(),
+            "optim_args": dict(self.optim_args),
+            "step": self.step_count,
+            "bad_steps": self.bad_steps,
+            "history": list(self.history),
+            "valid_history": list(self.valid_history),
+            "batch_generator": getattr(self, "generator", None) and self.generator.get_state(),
+            "epoch": self._epoch,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.load_optimizer_state(state["optimizer"])
+        self.step_count = int(state["step"])
+        self.bad_steps = int(state.get("bad_steps", 0))
+        self.history = list(state.get("history", []))
+        self.valid_history = list(state.get("valid_history", []))
+        if state.get("batch_generator") is not None:
+            self.generator = torch.Generator()
+            self.generator.set_state(state["batch_generator"])
+        self._epoch = state.get("epoch")
+
+
+def fit(model, train, *, num_steps: int = 1000, batch_size: int = 32, guide=None, seed: int | None = None,
+        progress: bool = True, valid=None, valid_every: int = 0, annealing_steps: int = 0,
+        annealing_start: float = 0.1, **trainer_kwargs) -> Trainer:
+    """Train ``model`` on a list of ``(T, D)`` sequences with SVI; returns the :class:`Trainer`
+    (its ``history`` holds the losses). ``trainer_kwargs`` go to :class:`Trainer` (``lr``,
+    ``clip_norm``, ``elbo``, ``num_particles``, ``vectorize_particles``, ...)."""
+    if seed is not None:
+        pyro.set_rng_seed(seed)
+    trainer = Trainer(model, guide, annealing=KLAnnealing(annealing_steps, annealing_start), **trainer_kwargs)
+    generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+    trainer.fit(train, num_steps, batch_size, valid=valid, valid_every=valid_every, progress=progress,
+                generator=generator)
+    return trainer
