@@ -1,0 +1,142 @@
+"""Checkpoints that a crash cannot lose.
+
+A checkpoint is written to a temporary file in the same folder, flushed and fsynced, and only then
+renamed over the old one; the previous checkpoint is kept beside it as the last good one::
+
+    run_dir/checkpoint.pt        newest
+    run_dir/checkpoint.prev.pt   the one before (fallback if the newest is unreadable)
+
+The payload is a plain dict (loaded with ``torch.load(weights_only=True)``): library version,
+config, step, trainer state (model, optimizer, histories, batch order), data normalization and
+the RNG states of Python, NumPy, torch and CUDA, so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+
+FORMAT = "pyro-vrnn-checkpoint/1"
+CHECKPOINT = "checkpoint.pt"
+PREVIOUS = "checkpoint.prev.pt"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated, corrupt, or not a pyro-vrnn checkpoint."""
+
+
+def rng_state() -> dict:
+    """The state of every random number generator a training run draws from."""
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]),
+                  float(np_state[4])),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` captured."""
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj, path: str | os.PathLike) -> None:
+    """``torch.save`` to ``path`` atomically: temporary file, flush, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def save_checkpoint(run_dir: str | os.PathLike, *, trainer, config: dict, normalizer_state=None,
+                    extra: dict | None = None) -> Path:
+    """Write ``run_dir/checkpoint.pt`` atomically, keeping the previous one as ``checkpoint.prev.pt``."""
+    run_dir = Path(run_dir)
+    payload = {
+        "format": FORMAT,
+        "version": __version__,
+        "config": dict(config),
+        "step": trainer.step_count,
+        "trainer": trainer.state_dict(),
+        "normalizer": normalizer_state,
+        "rng": rng_state(),
+        "extra": extra or {},
+    }
+    newest, previous = run_dir / CHECKPOINT, run_dir / PREVIOUS
+    tmp = run_dir / f".{CHECKPOINT}.next"
+    atomic_save(payload, tmp)
+    if newest.exists():
+        os.replace(newest, previous)
+    os.replace(tmp, newest)
+    return newest
+
+
+def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
+    """Load one checkpoint file; any problem is a :class:`CheckpointError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # truncated zip, garbage bytes, unpickling errors...
+        raise CheckpointError(f"{path}: unreadable checkpoint (truncated or corrupt?): "
+                              f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a pyro-vrnn checkpoint (expected format {FORMAT!r})")
+    for key in ("config", "step", "trainer"):
+        if key not in payload:
+            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+    return payload
+
+
+def load_latest(run_dir: str | os.PathLike, map_location=None) -> tuple[dict, Path]:
+    """The newest readable checkpoint of a run, falling back to the last good one with a warning."""
+    run_dir = Path(run_dir)
+    candidates = [run_dir / CHECKPOINT, run_dir / PREVIOUS]
+    errors = []
+    for path in candidates:
+        if not path.exists():
+            continue
+        try:
+            payload = load_checkpoint(path, map_location)
+        except CheckpointError as error:
+            errors.append(str(error))
+            continue
+        if errors:
+            warnings.warn(f"{errors[0]}; resuming from the last good checkpoint {path}", RuntimeWarning)
+        return payload, path
+    if errors:
+        raise CheckpointError("; ".join(errors))
+    raise CheckpointError(f"{run_dir}: no checkpoint found (expected {CHECKPOINT})")
