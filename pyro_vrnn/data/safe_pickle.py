@@ -19,7 +19,7 @@ _ALLOWED_GLOBALS = {
     ("__builtin__", "set"), ("__builtin__", "frozenset"), ("__builtin__", "long"),
     ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"), ("__builtin__", "object"),
     ("builtins", "object"),
-    ("collections", "OrderedDict"),
+    ("collections", "OrderedDict"), ("_codecs", "encode"),  # protocol-2 pickles of bytes use _codecs.encode
     ("numpy", "ndarray"), ("numpy", "dtype"),
     ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
