@@ -45,15 +45,19 @@ def test_shared_omniglot_stroke3_matches_documented_counts():
     assert set(torch.cat(data.train[:200])[:, 2].unique().tolist()) == {0.0, 1.0}
 
 
-def test_shared_librispeech_has_documented_files_and_loads_a_few_at_16k():
+def test_shared_librispeech_loads_whole_with_documented_files_and_minutes():
     root = SHARED / "speech" / "librispeech"
     assert len(find_audio_files(root / "librispeech_train-clean-100")) == 251
     test_files = find_audio_files(root / "librispeech_test-other")
     assert len(test_files) == 100 and len({Path(f).parent.name for f in test_files}) == 10
-    data = load_speech(root, max_files=3)
+    data = load_speech(root)  # about 3 s for all 65 minutes
     assert data.info["sample_rate"] == 16000 and data.x_dim == 200
+    assert data.info["files"] == "train 238, valid 13, test 100"  # valid held out of train-clean-100
+    seconds = data.info["seconds_per_split"]
+    assert (seconds["train"] + seconds["valid"]) / 60 == pytest.approx(52.3, abs=0.05)
+    assert seconds["test"] / 60 == pytest.approx(12.8, abs=0.05)
     assert all(s.shape == (40, 200) for s in data.train)
-    assert len(data.test) == 3 and "librispeech_test-other" in data.describe()
+    assert len(data.test) == 100 and "librispeech_test-other" in data.describe()
 
 
 def test_shared_ljspeech_wav_folder_loads_at_22050_hz():

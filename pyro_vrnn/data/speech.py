@@ -130,6 +130,7 @@ def frames_dataset_from_waveforms(waveforms, name, frame_size=200, chunk_length=
         "test_chunking": ("whole utterances (partial last frame dropped)"
                           if test_chunking == "utterance" or chunk_length is None
                           else f"chunks of {chunk_length} frames ({seconds:.3g} s), like training"),
+        "seconds_per_split": {s: sum(len(w) for w in waveforms[s]) / sample_rate for s in ("train", "valid", "test")},
         "audio_seconds": ", ".join(f"{s} {sum(len(w) for w in waveforms[s]) / sample_rate:.1f}"
                                    for s in ("train", "valid", "test")),
     })
