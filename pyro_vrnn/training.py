@@ -30,6 +30,7 @@ from pyro.optim import ClippedAdam
 
 from .data.batching import batch_indices, pad_batch
 from .progress import ProgressBar
+from .resources import TRAINING_KNOBS, out_of_memory_advice
 
 
 class DivergenceError(RuntimeError):
@@ -107,6 +108,11 @@ def _annealed_program(fn, accepts_kwarg: bool, beta: float):
     return _ScaleLatents(beta)(fn)
 
 
+def _is_invalid_distribution_argument(error: BaseException) -> bool:
+    """A distribution's argument validation rejected NaN/inf parameters (torch's wording)."""
+    return isinstance(error, ValueError) and "but found invalid values" in str(error)
+
+
 class Trainer:
     """SVI over minibatches of sequences for a :class:`~pyro_vrnn.models.SequenceModel`.
 
@@ -153,31 +159,53 @@ class Trainer:
     # ------------------------------------------------------------------ one SVI step
     def step(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> float | None:
         """One SVI step on a batch; returns the loss (negative annealed ELBO, summed over the batch),
-        or ``None`` if the step was skipped because the loss or a gradient was not finite."""
+        or ``None`` if the step was skipped because the batch, the loss, a distribution's parameters
+        or a gradient was not finite. Non-finite values only in padded (masked) steps are set to zero."""
+        check = getattr(self.model, "check_inputs", None)
+        if check is not None:
+            x, mask = check(x, mask)
+        if not bool(torch.isfinite(x).all()):
+            real = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask
+            if bool(torch.isfinite(x[real]).all()):  # padding only: it must not matter
+                x = x.masked_fill(~real[..., None], 0.0)
+            else:
+                return self._skip("values in the batch")
         beta = float(self.annealing(self.step_count))
         model = _annealed_program(self.model.model, self._model_takes_beta, beta)
         guide = _annealed_program(self.guide, self._guide_takes_beta, beta)
         with poutine.trace(param_only=True) as capture:
-            loss = self.elbo.loss_and_grads(model, guide, x, mask)
+            try:
+                with out_of_memory_advice("a training step", TRAINING_KNOBS):
+                    loss = self.elbo.loss_and_grads(model, guide, x, mask)
+            except BaseException as error:  # no half-accumulated gradients may leak into the next step
+                zero_grads({site["value"].unconstrained() for site in capture.trace.nodes.values()})
+                if not _is_invalid_distribution_argument(error):
+                    raise
+                loss = None
         params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
+        if loss is None:
+            return self._skip("distribution parameters (NaN or inf reached a distribution)")
         grads = [p.grad for p in params if p.grad is not None]
         finite = math.isfinite(loss) and (not grads or bool(torch.stack([g.isfinite().all() for g in grads]).all()))
         if not finite:
             zero_grads(params)
-            self.bad_steps += 1
-            what = "loss" if not math.isfinite(loss) else "gradient"
-            if self.bad_steps > self.max_bad_steps:
-                raise DivergenceError(
-                    f"non-finite {what} at step {self.step_count}: {self.bad_steps} bad steps in a row "
-                    f"(limit {self.max_bad_steps}); lower the learning rate or clip_norm")
-            warnings.warn(f"skipping step {self.step_count}: non-finite {what} "
-                          f"({self.bad_steps}/{self.max_bad_steps} in a row); parameters unchanged", RuntimeWarning)
-            return None
+            return self._skip("loss" if not math.isfinite(loss) else "gradient")
         self.bad_steps = 0
         self.optim(params)
         zero_grads(params)
         self.step_count += 1
         return loss
+
+    def _skip(self, what: str) -> None:
+        """Count a bad step: warn and return ``None``, or raise :class:`DivergenceError` past the limit."""
+        self.bad_steps += 1
+        if self.bad_steps > self.max_bad_steps:
+            raise DivergenceError(
+                f"non-finite {what} at step {self.step_count}: {self.bad_steps} bad steps in a row "
+                f"(limit {self.max_bad_steps}); lower the learning rate or clip_norm, or check the data")
+        warnings.warn(f"skipping step {self.step_count}: non-finite {what} "
+                      f"({self.bad_steps}/{self.max_bad_steps} in a row); parameters unchanged", RuntimeWarning)
+        return None
 
     @torch.no_grad()
     def loss_per_step(self, sequences, batch_size: int = 64) -> float:
@@ -185,7 +213,8 @@ class Trainer:
         total, steps = 0.0, 0
         for idx in batch_indices([len(s) for s in sequences], batch_size, shuffle=False):
             x, mask = self._batch([sequences[i] for i in idx])
-            total += self.elbo.loss(self.model.model, self.guide, x, mask)
+            with out_of_memory_advice("validation", TRAINING_KNOBS):
+                total += self.elbo.loss(self.model.model, self.guide, x, mask)
             steps += int(mask.sum())
         return total / max(steps, 1)
 
