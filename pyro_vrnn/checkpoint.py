@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from . import __version__
 FORMAT = "pyro-vrnn-checkpoint/1"
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
+NEXT = f".{CHECKPOINT}.next"  # complete, about to become the newest (left behind only by a kill mid-rotation)
 
 
 class CheckpointError(RuntimeError):
@@ -94,10 +96,9 @@ def save_checkpoint(run_dir: str | os.PathLike, *, trainer, config: dict, normal
         "rng": rng_state(),
         "extra": extra or {},
     }
-    newest, previous = run_dir / CHECKPOINT, run_dir / PREVIOUS
-    tmp = run_dir / f".{CHECKPOINT}.next"
+    newest, previous, tmp = run_dir / CHECKPOINT, run_dir / PREVIOUS, run_dir / NEXT
     atomic_save(payload, tmp)
-    if newest.exists():
+    if newest.exists() and zipfile.is_zipfile(newest):  # a damaged newest must not displace the last good one
         os.replace(newest, previous)
     os.replace(tmp, newest)
     return newest
@@ -124,7 +125,7 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
 def load_latest(run_dir: str | os.PathLike, map_location=None) -> tuple[dict, Path]:
     """The newest readable checkpoint of a run, falling back to the last good one with a warning."""
     run_dir = Path(run_dir)
-    candidates = [run_dir / CHECKPOINT, run_dir / PREVIOUS]
+    candidates = [run_dir / CHECKPOINT, run_dir / NEXT, run_dir / PREVIOUS]
     errors = []
     for path in candidates:
         if not path.exists():

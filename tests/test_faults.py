@@ -241,6 +241,46 @@ def test_a_save_that_fails_midway_leaves_the_previous_checkpoints_untouched(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT, PREVIOUS])
 
 
+def test_a_kill_between_the_rotation_renames_loses_no_step(tmp_path, monkeypatch):
+    """Killed after ``checkpoint.pt`` became ``checkpoint.prev.pt`` but before the new file took its
+    name: the complete new checkpoint is found under its temporary name."""
+    import pyro_vrnn.checkpoint as ckpt
+
+    model, trainer = _trained(tmp_path)
+    trainer.step(*batch())
+    calls = []
+    real_replace = os.replace
+
+    def replace_then_die(src, dst):
+        calls.append(Path(dst).name)
+        if Path(src).name == ckpt.NEXT:
+            raise KeyboardInterrupt("killed")  # stands in for SIGKILL at this instant
+        real_replace(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", replace_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(tmp_path, trainer=trainer, config={})
+    monkeypatch.undo()
+    assert calls == [ckpt.NEXT, PREVIOUS, CHECKPOINT] and not (tmp_path / CHECKPOINT).exists()
+    payload, path = load_latest(tmp_path)
+    assert path.name == ckpt.NEXT and payload["step"] == 3
+    save_checkpoint(tmp_path, trainer=trainer, config={})  # the next save tidies up
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT, PREVIOUS])
+
+
+def test_a_damaged_newest_checkpoint_does_not_displace_the_last_good_one(tmp_path):
+    model, trainer = _trained(tmp_path)  # checkpoint.pt at step 2, checkpoint.prev.pt at step 1
+    newest = tmp_path / CHECKPOINT
+    newest.write_bytes(newest.read_bytes()[:200])
+    with pytest.warns(RuntimeWarning, match="last good checkpoint"):
+        payload, _ = load_latest(tmp_path)
+    trainer.load_state_dict(payload["trainer"])
+    trainer.step(*batch())
+    save_checkpoint(tmp_path, trainer=trainer, config={})
+    assert load_checkpoint(tmp_path / CHECKPOINT)["step"] == 2
+    assert load_checkpoint(tmp_path / PREVIOUS)["step"] == 1  # still the good one, not the damaged file
+
+
 # ---------------------------------------------------------------------------------------------- NaN and divergence
 def _skipped_step_changes_nothing(trainer, model, x, mask, expect):
     params, optim = snapshot(model), copy.deepcopy(trainer.optimizer_state())
