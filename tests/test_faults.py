@@ -408,6 +408,29 @@ def test_good_step_resets_the_bad_step_count():
             trainer.step(bad, mask)
 
 
+@pytest.mark.parametrize("emission", ["normal", "gmm", "bernoulli", "handwriting"])
+def test_saturated_networks_still_give_finite_losses_and_gradients(emission):
+    """Scales at their floors, mixture logits and correlations saturated, Bernoulli logits at
+    +-1e4: log-densities computed in log space stay finite, so training takes the step."""
+    x_dim = 3
+    model = VRNN(x_dim, 2, 6, emission, feature_dims=(6,), hidden_dims=(6,), num_components=3)
+    x, mask = batch(x_dim=x_dim)
+    if emission == "bernoulli":
+        x = (x > 0).float()
+    if emission == "handwriting":
+        x[..., 2] = (x[..., 2] > 0).float()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("raw_scale.bias"):
+                p.fill_(-1e4)  # every Gaussian scale (prior, guide, emission) at its floor
+            elif name.endswith(("logits.bias", "head.bias")) and name.startswith("emission"):
+                p.copy_(torch.tensor([1e4, -1e4]).repeat(p.numel())[: p.numel()])
+    trainer = Trainer(model, lr=1e-3)
+    loss = trainer.step(x, mask)
+    assert loss is not None and math.isfinite(loss)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
 # ---------------------------------------------------------------------------------------------- importance sampling
 @pytest.mark.parametrize("guide", ["filtering", "smoothing"])
 def test_chunked_particles_give_the_same_estimate_as_unchunked_for_the_same_seed(guide):
