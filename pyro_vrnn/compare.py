@@ -1,0 +1,176 @@
+"""The VRNN paper's Table 1 for one dataset: train several models with the same budget and seed,
+evaluate each on the test split, and write the table and a figure of samples side by side.
+
+::
+
+    rows = compare("speech-synthetic", ["rnn-normal", "storn", "vrnn-gmm"], steps=200, out="cmp")
+
+writes ``cmp/<model>/`` (a run folder each: config, checkpoints, history, ``eval_test.json``,
+``samples/``), ``cmp/table.md``, ``cmp/table.csv``, ``cmp/results.json``, ``cmp/samples.png`` (one
+column per model, one for the data) and ``cmp/training.png`` (loss curves), and returns the rows.
+
+Columns: ``≥`` the ELBO (a lower bound), ``≈`` the importance-sampled log-likelihood (K
+particles), ``=`` the exact log-likelihood of a model without latents (RNN). Higher is better.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+
+from . import plots
+from .evaluation import evaluate_run
+from .runs import HISTORY, load_data, make_config, train_run
+from .sampling import generate_samples, real_examples, typical_length
+from .zoo import SEED_MODELS, architecture, count_parameters, describe_spec, model_spec
+
+DEFAULT_MODELS = list(SEED_MODELS)
+CSV_FIELDS = ["model", "label", "exact", "elbo", "elbo_se", "log_likelihood", "log_likelihood_se",
+              "log_likelihood_mc_se", "elbo_per_step", "log_likelihood_per_step", "log_likelihood_per_step_se",
+              "nll_per_step", "num_particles", "num_sequences", "num_steps", "parameters", "train_steps",
+              "train_seconds", "eval_seconds", "final_train_loss", "run_dir"]
+
+
+def default_unit(kind: str) -> str:
+    """The unit the literature uses: nats per time step for music, per sequence otherwise."""
+    return "step" if kind == "music" else "sequence"
+
+
+def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_options: dict | None = None,
+            z_dim: int = 16, h_dim: int = 64, feature_dims=(64,), hidden_dims=(64,), num_components: int = 20,
+            transition: str = "lstm", prior=None, guide=None, emission=None, training: dict | None = None,
+            particles: int = 100, chunk_size: int | None = None, eval_batch_size: int = 8, split: str = "test",
+            max_eval_sequences: int | None = None, num_samples: int = 3, sample_length: int | None = None,
+            unit: str | None = None, device="auto", resume: bool = False, progress: bool = True, log=print) -> list:
+    """Train and evaluate each of ``models`` (default: the five seed models) on ``data``; return the
+    table rows (dicts with the :data:`CSV_FIELDS`), best first is *not* imposed: rows keep the order asked.
+
+    Every model gets the same ``steps``, batch, learning rate and ``seed``. Models that resolve to
+    the same architecture on this data (``rnn-gmm`` and ``rnn-normal`` on binary music, both
+    Bernoulli) are trained once; the skipped names are logged and listed in ``results.json``.
+    ``resume=True`` continues (or reuses) existing runs under ``out`` instead of refusing them.
+    """
+    models = list(models or DEFAULT_MODELS)
+    if not models:
+        raise ValueError("no models to compare")
+    if steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {steps}")
+    out = Path(out)
+    dataset = load_data({"data": data, "data_options": data_options or {}})
+    unit = unit or default_unit(dataset.kind)
+    if unit not in ("sequence", "step"):
+        raise ValueError(f"unit must be 'sequence' or 'step', got {unit!r}")
+    specs, seen, skipped = [], {}, []
+    for name in models:
+        spec = model_spec(name, dataset.x_dim, kind=dataset.kind, prior=prior, guide=guide, emission=emission,
+                          transition=transition, z_dim=z_dim, h_dim=h_dim, feature_dims=feature_dims,
+                          hidden_dims=hidden_dims, num_components=num_components)
+        key = architecture(spec)
+        if key in seen:
+            skipped.append({"model": name, "same_as": seen[key]})
+            log(f"compare: skipping {name}: on {dataset.kind} data it is the same model as {seen[key]} "
+                f"({spec['emission']} emission)")
+            continue
+        seen[key] = name
+        specs.append(spec)
+    out.mkdir(parents=True, exist_ok=True)
+    log(dataset.describe())
+    rows, histories, columns = [], {}, {}
+    length = sample_length or typical_length(dataset, dataset.kind)
+    for spec in specs:
+        name = spec["name"]
+        config = make_config(spec, data, data_options=data_options, seed=seed, steps=steps, **(training or {}))
+        log(f"\n== {describe_spec(spec)} ({name}): training {steps} steps")
+        result = train_run(config, out / name, resume=resume, overwrite=not resume, device=device, dataset=dataset,
+                           progress=progress, log=log)
+        log(f"== {name}: evaluating on {split} with {particles} particles")
+        evaluation = evaluate_run(out / name, split, num_particles=particles, chunk_size=chunk_size,
+                                  batch_size=eval_batch_size, seed=seed, device=device, dataset=dataset,
+                                  max_sequences=max_eval_sequences)
+        (out / name / f"eval_{split}.json").write_text(json.dumps(evaluation, indent=2))
+        model = result["model"]
+        model.eval()
+        samples = generate_samples(model, dataset.normalizer, dataset.kind, num_samples, length, seed)
+        label = describe_spec(spec)
+        columns[label] = list(samples)
+        histories[label] = json.loads((out / name / HISTORY).read_text()) if (out / name / HISTORY).exists() else {}
+        rows.append({
+            "model": name, "label": label, "exact": evaluation["exact"],
+            **{k: evaluation[k] for k in CSV_FIELDS if k in evaluation and k not in ("model", "exact")},
+            "parameters": count_parameters(model), "train_steps": result["step"],
+            "train_seconds": round(result["seconds"], 2), "eval_seconds": round(evaluation["seconds"], 2),
+            "final_train_loss": result["final_loss"], "run_dir": str(out / name),
+        })
+        log(f"== {name}: ELBO {evaluation['elbo']:.2f}, log-likelihood {evaluation['log_likelihood']:.2f} per "
+            f"sequence ({evaluation['log_likelihood_per_step']:.4f} per step); train {result['seconds']:.1f} s, "
+            f"eval {evaluation['seconds']:.1f} s")
+    columns["data (test)"] = real_examples(dataset, "test", num_samples, length)
+    rate = int(dataset.info.get("sample_rate") or 16000)
+    plots.plot_sample_grid(dataset.kind, columns, out / "samples.png", title=f"samples, {steps} steps each: {data}",
+                           sample_rate=rate)
+    plots.plot_history(histories, out / "training.png", title=data)
+    meta = {"data": data, "data_options": data_options or {}, "kind": dataset.kind, "synthetic": dataset.synthetic,
+            "split": split, "unit": unit, "steps": steps, "seed": seed, "particles": particles, "skipped": skipped,
+            "sizes": {"z_dim": z_dim, "h_dim": h_dim, "feature_dims": list(feature_dims),
+                      "hidden_dims": list(hidden_dims), "num_components": num_components},
+            "training": make_config(specs[0], data, steps=steps, **(training or {}))["training"] if specs else {}}
+    write_table(rows, out, meta)
+    return rows
+
+
+def _fmt(value, digits):
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def meaning(meta: dict) -> str:
+    """One line that says what the numbers of the table are."""
+    per = "nats per time step" if meta["unit"] == "step" else "nats per test sequence"
+    what = "negative log-likelihood (lower is better)" if meta["unit"] == "step" else \
+        "log-likelihood (higher is better)"
+    norm = "" if meta["kind"] == "music" else " of the normalized data"
+    return (f"Average {meta['split']} {what} in {per}{norm}: ≥ is the ELBO (a lower bound on the "
+            f"log-likelihood), ≈ the importance-sampled estimate with K={meta['particles']} particles, = exact "
+            f"(RNNs have no latents); ± is one standard error over {meta['split']} sequences.")
+
+
+def markdown_table(rows: list, meta: dict) -> str:
+    """The table in Markdown, in the unit of ``meta["unit"]``."""
+    step = meta["unit"] == "step"
+    if step:
+        header = "| model | ≥ ELBO NLL | ≈ IS NLL | = exact NLL | parameters | train s |"
+    else:
+        header = "| model | ≥ ELBO | ≈ IS log-likelihood | = exact log-likelihood | parameters | train s |"
+    lines = [header, "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        if step:
+            elbo, ll, se, d = -r["elbo_per_step"], -r["log_likelihood_per_step"], r["log_likelihood_per_step_se"], 3
+        else:
+            elbo, ll, se, d = r["elbo"], r["log_likelihood"], r["log_likelihood_se"], 1
+        cell = f"{_fmt(ll, d)} ± {_fmt(se, d)}"
+        if r["exact"]:
+            cells = ["—", "—", cell]
+        else:
+            cells = [_fmt(elbo, d), cell, "—"]
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + f" | {r['parameters']:,} | {r['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def write_table(rows: list, out, meta: dict) -> dict:
+    """Write ``table.md`` (with a title and the one-line meaning), ``table.csv`` and ``results.json``."""
+    out = Path(out)
+    title = (f"Test results on {meta['data']}{' (SYNTHETIC)' if meta.get('synthetic') else ''}: {meta['steps']} "
+             f"training steps per model, seed {meta['seed']}")
+    skipped = "".join(f"\n\n{s['model']} was not trained: on {meta['kind']} data it is the same model as "
+                      f"{s['same_as']}." for s in meta.get("skipped", []))
+    (out / "table.md").write_text(f"### {title}\n\n{markdown_table(rows, meta)}\n\n{meaning(meta)}{skipped}\n")
+    with open(out / "table.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow(r)
+    (out / "results.json").write_text(json.dumps({**meta, "rows": rows, "meaning": meaning(meta),
+                                                  "written": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
+    return {"markdown": str(out / "table.md"), "csv": str(out / "table.csv"), "json": str(out / "results.json")}

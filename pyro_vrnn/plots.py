@@ -1,0 +1,173 @@
+"""Pictures of sequences: waveforms, handwriting as pen strokes, piano rolls; samples beside data.
+
+matplotlib is imported lazily with the non-interactive Agg backend, so importing this module (and
+the library) never needs a display. Every ``draw_*`` function draws one sequence on an ``ax``;
+:func:`plot_samples` and :func:`plot_sample_grid` lay several out and save a PNG.
+
+Sequences are ``(T, D)`` arrays or tensors in data units (un-normalized):
+
+- speech: ``(T, F)`` frames of ``F`` samples, drawn as one waveform of ``T * F`` samples;
+- handwriting: ``(T, 3)`` rows ``(dx, dy, pen_lifted)``; the pen leaves the paper after a row
+  with ``pen_lifted > 0.5``, so no line joins that point to the next;
+- music: ``(T, 88)`` binary piano roll (MIDI 21..108), time on the x axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LOWEST_NOTE = 21
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _array(seq) -> np.ndarray:
+    if hasattr(seq, "detach"):
+        seq = seq.detach().cpu().numpy()
+    return np.asarray(seq, dtype=np.float64)
+
+
+def strokes(seq, pen_threshold: float = 0.5) -> list[np.ndarray]:
+    """``(T, 3)`` offsets -> list of ``(n_i, 2)`` absolute pen trajectories, split where the pen lifts."""
+    seq = _array(seq)
+    points = np.cumsum(seq[:, :2], axis=0)
+    lifted = seq[:, 2] > pen_threshold
+    out, start = [], 0
+    for t in range(len(seq)):
+        if lifted[t] or t == len(seq) - 1:
+            out.append(points[start:t + 1])
+            start = t + 1
+    return [s for s in out if len(s)]
+
+
+def draw_handwriting(ax, seq, color="black", linewidth=1.2):
+    """Pen strokes with gaps where the pen is up; y grows upwards, equal aspect."""
+    for stroke in strokes(seq):
+        if len(stroke) == 1:
+            ax.plot(stroke[:, 0], stroke[:, 1], ".", color=color, markersize=linewidth * 2)
+        else:
+            ax.plot(stroke[:, 0], stroke[:, 1], "-", color=color, linewidth=linewidth)
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.axis("off")
+
+
+def draw_waveform(ax, seq, sample_rate: int | None = 16000, color="tab:blue"):
+    """Frames ``(T, F)`` (or a waveform ``(N,)``) as amplitude against time."""
+    wave = _array(seq).reshape(-1)
+    t = np.arange(len(wave)) / sample_rate if sample_rate else np.arange(len(wave))
+    ax.plot(t, wave, color=color, linewidth=0.5)
+    ax.set_xlim(t[0], t[-1] if len(t) > 1 else 1)
+    ax.set_xlabel("seconds" if sample_rate else "sample")
+
+
+def draw_piano_roll(ax, seq, lowest_note: int = LOWEST_NOTE):
+    """A binary ``(T, 88)`` roll: notes on the y axis (MIDI numbers), time steps on the x axis."""
+    roll = _array(seq)
+    ax.imshow(roll.T, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
+              extent=(0, roll.shape[0], lowest_note - 0.5, lowest_note + roll.shape[1] - 0.5), vmin=0, vmax=1)
+    active = np.nonzero(roll.max(0) > 0.5)[0]
+    if len(active):
+        ax.set_ylim(lowest_note + active.min() - 3, lowest_note + active.max() + 3)
+    ax.set_xlabel("time step")
+    ax.set_ylabel("MIDI note")
+
+
+def draw(ax, kind: str, seq, **kwargs):
+    """Draw one sequence of data ``kind`` (``"speech"``, ``"handwriting"`` or ``"music"``)."""
+    if kind == "speech":
+        draw_waveform(ax, seq, **kwargs)
+    elif kind == "handwriting":
+        draw_handwriting(ax, seq)
+    elif kind == "music":
+        draw_piano_roll(ax, seq)
+    else:
+        raise ValueError(f"unknown data kind {kind!r}; expected speech, handwriting or music")
+
+
+def plot_samples(kind: str, generated, real, path, *, title: str | None = None, sample_rate: int = 16000):
+    """Save a PNG with generated sequences (left column) beside real ones (right column)."""
+    plt = _pyplot()
+    rows = max(len(generated), len(real), 1)
+    wide = kind != "handwriting"
+    fig, axes = plt.subplots(rows, 2, figsize=(10 if wide else 8, (1.8 if wide else 1.6) * rows + 0.6),
+                             squeeze=False)
+    extra = {"sample_rate": sample_rate} if kind == "speech" else {}
+    for col, (label, seqs) in enumerate((("generated", generated), ("data", real))):
+        for row in range(rows):
+            ax = axes[row][col]
+            if row < len(seqs):
+                draw(ax, kind, seqs[row], **({**extra, "color": "tab:red"} if kind == "speech" and col == 0
+                                             else extra))
+            else:
+                ax.axis("off")
+            if row == 0:
+                ax.set_title(label)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_sample_grid(kind: str, columns: dict, path, *, title: str | None = None, sample_rate: int = 16000):
+    """Save a PNG with one column per entry of ``columns`` (``{label: [seq, ...]}``), e.g. one per
+    model and one for the data, the sequences of each column stacked."""
+    plt = _pyplot()
+    labels = list(columns)
+    rows = max((len(v) for v in columns.values()), default=1) or 1
+    wide = kind != "handwriting"
+    fig, axes = plt.subplots(rows, len(labels), figsize=((3.6 if wide else 2.8) * len(labels) + 0.4,
+                                                         (1.6 if wide else 1.4) * rows + 0.6), squeeze=False)
+    extra = {"sample_rate": sample_rate} if kind == "speech" else {}
+    for col, label in enumerate(labels):
+        for row in range(rows):
+            ax = axes[row][col]
+            if row < len(columns[label]):
+                draw(ax, kind, columns[label][row], **extra)
+            else:
+                ax.axis("off")
+            if row == 0:
+                ax.set_title(label, fontsize=10)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_history(histories: dict, path, *, title: str | None = None):
+    """Training (and validation) loss per time step against step, one line per run in ``histories``
+    (``{label: {"train": [{"step", "loss"}, ...], "valid": [...]}}``)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (label, history) in enumerate(histories.items()):
+        color = f"C{i % 10}"
+        train = history.get("train", [])
+        if train:
+            steps = np.array([r["step"] for r in train])
+            loss = np.array([r["loss"] for r in train])
+            window = max(1, len(loss) // 50)
+            smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+            ax.plot(steps[window - 1:], smooth, color=color, label=f"{label} train")
+        valid = history.get("valid", [])
+        if valid:
+            ax.plot([r["step"] for r in valid], [r["loss"] for r in valid], "o--", color=color, markersize=3,
+                    label=f"{label} valid")
+    ax.set_xlabel("step")
+    ax.set_ylabel("negative ELBO per time step")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,216 @@
+"""Training runs on disk: a run folder holds everything to rebuild, continue, evaluate and sample.
+
+::
+
+    RUN_DIR/config.json          model spec, data spec and loader options, training settings, seed
+    RUN_DIR/checkpoint.pt        newest checkpoint (model, optimizer, normalizer, RNG, batch order, step)
+    RUN_DIR/checkpoint.prev.pt   the one before, kept as the last good copy
+    RUN_DIR/history.json         per-step training loss and periodic validation loss
+
+:func:`train_run` starts a run or, with ``resume=True``, continues one exactly: the model and trainer
+are rebuilt from the saved config, the checkpoint's state (RNG included) is restored and nothing is
+re-seeded, so on CPU a run stopped at step ``N`` and resumed ends with the same parameters as one
+that never stopped. :func:`load_run` gives back the trained model, config and normalizer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import pyro
+import torch
+
+from . import __version__
+from .checkpoint import CHECKPOINT, CheckpointError, load_latest, save_checkpoint, set_rng_state
+from .data import Normalizer, load_dataset
+from .training import KLAnnealing, Trainer, resolve_device
+from .zoo import build_model
+
+CONFIG = "config.json"
+HISTORY = "history.json"
+
+#: training settings that may change when a run is resumed (the others must stay as they were)
+RESUMABLE_CHANGES = ("steps", "valid_every", "checkpoint_every")
+DEFAULT_TRAINING = {"steps": 1000, "batch_size": 32, "lr": 1e-3, "clip_norm": 10.0, "elbo": "trace",
+                    "annealing_steps": 0, "annealing_start": 0.1, "valid_every": 0, "checkpoint_every": 100,
+                    "bucket_by_length": False}
+
+
+def make_config(model_spec: dict, data: str, *, data_options: dict | None = None, seed: int = 0,
+                **training) -> dict:
+    """A run's ``config.json`` content. ``training`` overrides :data:`DEFAULT_TRAINING`."""
+    unknown = set(training) - set(DEFAULT_TRAINING)
+    if unknown:
+        raise ValueError(f"unknown training settings {sorted(unknown)}")
+    settings = {**DEFAULT_TRAINING, **training}
+    for key in ("steps", "annealing_steps", "valid_every", "checkpoint_every"):
+        if int(settings[key]) < 0:
+            raise ValueError(f"{key} must be >= 0, got {settings[key]}")
+    if int(settings["batch_size"]) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {settings['batch_size']}")
+    if not (settings["lr"] > 0 and settings["clip_norm"] > 0):
+        raise ValueError(f"lr and clip_norm must be positive, got {settings['lr']}, {settings['clip_norm']}")
+    return {"version": __version__, "model": dict(model_spec), "data": data, "data_options": dict(data_options or {}),
+            "seed": int(seed), "training": settings}
+
+
+def load_data(config: dict):
+    """The dataset a config names (same spec and options -> same splits and normalizer)."""
+    return load_dataset(config["data"], **config.get("data_options", {}))
+
+
+def read_config(run_dir) -> dict:
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir}: not a run folder (no {CONFIG})")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: unreadable config ({error})") from None
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def _check_same_run(saved: dict, wanted: dict, run_dir) -> None:
+    """Refuse to resume a run with another model, other data or other fixed training settings."""
+    problems = []
+    for key in sorted(set(saved["model"]) | set(wanted["model"])):
+        if saved["model"].get(key) != wanted["model"].get(key):
+            problems.append(f"model {key} {saved['model'].get(key)!r} (asked {wanted['model'].get(key)!r})")
+    for key in ("data", "data_options", "seed"):
+        if saved.get(key) != wanted.get(key):
+            problems.append(f"{key} {saved.get(key)!r} (asked {wanted.get(key)!r})")
+    for key, value in saved["training"].items():
+        if key not in RESUMABLE_CHANGES and wanted["training"].get(key) != value:
+            problems.append(f"{key} {value!r} (asked {wanted['training'].get(key)!r})")
+    if problems:
+        raise CheckpointError(f"{run_dir} holds a checkpoint of another run: it has " + "; ".join(problems[:4])
+                              + ("; ..." if len(problems) > 4 else ""))
+
+
+def _trainer_for(model, settings: dict) -> Trainer:
+    return Trainer(model, lr=settings["lr"], clip_norm=settings["clip_norm"], elbo=settings["elbo"],
+                   annealing=KLAnnealing(settings["annealing_steps"], settings["annealing_start"]))
+
+
+def restore_model(payload: dict, device="cpu"):
+    """The model of a loaded checkpoint payload, on ``device``; a config that does not fit the
+    saved weights is a :class:`CheckpointError`."""
+    config = payload["config"]
+    try:
+        model = build_model(config["model"]).to(resolve_device(device))
+        model.load_state_dict(payload["trainer"]["model"])
+    except (RuntimeError, KeyError, TypeError) as error:
+        raise CheckpointError(f"checkpoint weights do not fit the model its config describes: "
+                              f"{str(error).splitlines()[0]}") from None
+    return model
+
+
+def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = False, device="auto",
+              dataset=None, progress: bool = True, log=None) -> dict:
+    """Train (or continue) the run ``config`` describes in ``run_dir``; returns a summary dict.
+
+    - new run: seeds Pyro/torch/NumPy with ``config["seed"]``, builds the model, trains for
+      ``config["training"]["steps"]`` steps, checkpointing every ``checkpoint_every`` steps and at the end;
+    - ``resume=True`` and a checkpoint present: rebuilds model and trainer from the saved config,
+      restores their state and the RNG, and continues to ``steps`` (no re-seeding);
+    - a checkpoint present without ``resume`` is an error unless ``overwrite``.
+
+    ``dataset``: the already loaded dataset of ``config`` (saves reloading in :func:`compare`).
+    On ``KeyboardInterrupt`` a checkpoint is written before the interrupt propagates.
+    """
+    log = log or (lambda message: None)
+    run_dir = Path(run_dir)
+    device = resolve_device(device)
+    payload = None
+    if (run_dir / CHECKPOINT).exists() or (run_dir / "checkpoint.prev.pt").exists():
+        if resume:
+            payload, path = load_latest(run_dir, map_location="cpu")
+            _check_same_run(payload["config"], config, run_dir)
+            saved = payload["config"]
+            config = {**saved, "training": {**saved["training"],
+                                            **{k: config["training"][k] for k in RESUMABLE_CHANGES}}}
+            log(f"resuming {run_dir} from step {payload['step']} ({path.name})")
+        elif not overwrite:
+            raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or --overwrite "
+                                  "to start again")
+    settings = config["training"]
+    dataset = dataset if dataset is not None else load_data(config)
+    if dataset.x_dim != config["model"]["x_dim"]:
+        raise ValueError(f"the model expects x_dim={config['model']['x_dim']} but {config['data']} has "
+                         f"x_dim={dataset.x_dim}")
+    if payload is None:
+        pyro.set_rng_seed(config["seed"])
+    pyro.get_param_store().clear()
+    if payload is not None:
+        model = restore_model(payload, device)
+        trainer = _trainer_for(model, settings)
+        trainer.load_state_dict(payload["trainer"])
+        set_rng_state(payload["rng"])
+        generator = None  # the trainer's restored batch-order generator
+    else:
+        model = build_model(config["model"]).to(device)
+        trainer = _trainer_for(model, settings)
+        generator = torch.Generator().manual_seed(config["seed"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(run_dir / CONFIG, config)
+    normalizer_state = dataset.normalizer.state_dict()
+    every = int(settings["checkpoint_every"])
+    last_saved = [trainer.step_count if payload is not None else -1]
+
+    def checkpoint():
+        save_checkpoint(run_dir, trainer=trainer, config=config, normalizer_state=normalizer_state)
+        _write_json(run_dir / HISTORY, {"train": trainer.history, "valid": trainer.valid_history})
+        last_saved[0] = trainer.step_count
+
+    def callback(trainer_, record):
+        if every and trainer_.step_count % every == 0:
+            checkpoint()
+
+    start_step, start = trainer.step_count, time.perf_counter()
+    try:
+        trainer.fit(dataset.train, settings["steps"], settings["batch_size"], valid=dataset.valid or None,
+                    valid_every=settings["valid_every"], progress=progress, generator=generator,
+                    bucket_by_length=settings["bucket_by_length"], callback=callback)
+    except KeyboardInterrupt:
+        if trainer.step_count != last_saved[0]:
+            checkpoint()
+        log(f"interrupted at step {trainer.step_count}; checkpoint written, continue with --resume")
+        raise
+    if trainer.step_count != last_saved[0] or not (run_dir / CHECKPOINT).exists():
+        checkpoint()
+    seconds = time.perf_counter() - start
+    recent = [r["loss"] for r in trainer.history[-50:]]
+    return {"run_dir": str(run_dir), "model": model, "trainer": trainer, "config": config, "dataset": dataset,
+            "start_step": start_step, "step": trainer.step_count, "seconds": seconds,
+            "final_loss": sum(recent) / len(recent) if recent else math.nan}
+
+
+def load_run(run_dir, device="cpu"):
+    """``(model, config, normalizer, payload)`` of a run's latest readable checkpoint.
+
+    The config comes from the checkpoint itself (``config.json`` is for people); a ``config.json``
+    that names another model than the checkpoint is reported as a :class:`CheckpointError`.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run folder")
+    payload, _ = load_latest(run_dir, map_location="cpu")
+    config = payload["config"]
+    if (run_dir / CONFIG).is_file():
+        on_disk = read_config(run_dir)
+        if on_disk.get("model") != config.get("model"):
+            raise CheckpointError(f"{run_dir}: {CONFIG} describes model {on_disk.get('model', {}).get('name')!r} "
+                                  f"but the checkpoint holds {config['model'].get('name')!r}")
+    model = restore_model(payload, device)
+    model.eval()
+    normalizer = Normalizer.from_state_dict(payload["normalizer"]) if payload.get("normalizer") else None
+    return model, config, normalizer, payload

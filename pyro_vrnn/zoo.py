@@ -1,0 +1,138 @@
+"""Named models: the paper's five seed configurations, and any prior/guide/emission combination,
+described by a plain, JSON-serialisable spec and built from it.
+
+A *spec* is everything needed to rebuild a model's architecture (the run folder's ``config.json``
+holds one under ``"model"``)::
+
+    {"name": "vrnn-gmm", "family": "vrnn", "prior": "conditional", "guide": "filtering",
+     "emission": "gmm", "transition": "lstm", "x_dim": 200, "z_dim": 16, "h_dim": 64,
+     "feature_dims": [64], "hidden_dims": [64], "num_components": 20, "rnn_dim": null}
+
+=============  =======  ===========  =========  ==========
+name           family   prior        guide      emission
+=============  =======  ===========  =========  ==========
+rnn-normal     rnn      --           --         normal
+rnn-gmm        rnn      --           --         gmm
+storn          vrnn     standard     storn      normal
+vrnn-normal    vrnn     conditional  filtering  normal
+vrnn-gmm       vrnn     conditional  filtering  gmm
+=============  =======  ===========  =========  ==========
+
+On binary data (music) a real-valued emission (``normal``, ``gmm``) would be meaningless: the seed
+models then use ``bernoulli`` instead, so ``rnn-gmm`` and ``vrnn-gmm`` become the same models as
+``rnn-normal`` and ``vrnn-normal`` (:func:`compare <pyro_vrnn.evaluation.compare>` skips such duplicates).
+"""
+
+from __future__ import annotations
+
+from .models import RNN, VRNN, SequenceModel
+
+SEED_MODELS: dict[str, dict] = {
+    "rnn-normal": {"family": "rnn", "prior": None, "guide": None, "emission": "normal"},
+    "rnn-gmm": {"family": "rnn", "prior": None, "guide": None, "emission": "gmm"},
+    "storn": {"family": "vrnn", "prior": "standard", "guide": "storn", "emission": "normal"},
+    "vrnn-normal": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "normal"},
+    "vrnn-gmm": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "gmm"},
+}
+"""The five models of the VRNN paper's Table 1, by command-line name."""
+
+DISPLAY_NAMES = {"rnn-normal": "RNN-Normal", "rnn-gmm": "RNN-GMM", "storn": "STORN", "vrnn-normal": "VRNN-Normal",
+                 "vrnn-gmm": "VRNN-GMM"}
+PRIORS = ("standard", "conditional")
+GUIDES = ("filtering", "smoothing", "storn")
+EMISSIONS = ("normal", "gmm", "bernoulli", "handwriting")
+TRANSITIONS = ("lstm", "gru")
+# the emission a named model uses on each kind of data when none is given explicitly
+_BINARY_KINDS = ("music",)
+
+
+def _positive(label, value):
+    if int(value) != value or int(value) < 1:
+        raise ValueError(f"{label} must be a positive integer, got {value}")
+    return int(value)
+
+
+def _dims(label, values):
+    values = [int(v) for v in values]
+    if any(v < 1 for v in values):
+        raise ValueError(f"{label} must be positive integers, got {values}")
+    return values
+
+
+def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | None = None,
+               guide: str | None = None, emission: str | None = None, transition: str = "lstm",
+               z_dim: int = 16, h_dim: int = 64, feature_dims=(64,), hidden_dims=(64,), num_components: int = 20,
+               rnn_dim: int | None = None) -> dict:
+    """The spec of model ``name`` (a key of :data:`SEED_MODELS`) on data of ``kind``, with overrides.
+
+    ``prior``/``guide`` turn an RNN name into a latent model (``--model rnn-normal --prior
+    conditional`` is a VRNN-Normal); on ``kind="music"`` the seed's ``normal``/``gmm`` emission
+    becomes ``bernoulli`` unless ``emission`` is given. Raises ``ValueError`` for unknown names,
+    non-positive sizes and impossible combinations (a prior without a guide, handwriting emission
+    on data that is not ``(dx, dy, pen)``).
+    """
+    if name not in SEED_MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(SEED_MODELS)}")
+    seed = SEED_MODELS[name]
+    for label, value, allowed in (("prior", prior, PRIORS), ("guide", guide, GUIDES),
+                                  ("emission", emission, EMISSIONS), ("transition", transition, TRANSITIONS)):
+        if value is not None and value not in allowed:
+            raise ValueError(f"unknown {label} {value!r}; expected one of {', '.join(allowed)}")
+    prior = prior or seed["prior"]
+    guide = guide or seed["guide"]
+    if (prior is None) != (guide is None):  # an RNN name given only one of the two latent pieces
+        prior = prior or "conditional"
+        guide = guide or "filtering"
+    family = "vrnn" if prior is not None else "rnn"
+    if emission is None:
+        emission = "bernoulli" if kind in _BINARY_KINDS else seed["emission"]
+    if emission == "handwriting" and int(x_dim) != 3:
+        raise ValueError(f"the handwriting emission models (dx, dy, pen) steps, but the data have x_dim={x_dim}")
+    spec = {
+        "name": name, "family": family, "prior": prior, "guide": guide, "emission": emission,
+        "transition": transition, "x_dim": _positive("x_dim", x_dim),
+        "z_dim": _positive("z_dim", z_dim) if family == "vrnn" else None, "h_dim": _positive("h_dim", h_dim),
+        "feature_dims": _dims("feature_dims", feature_dims), "hidden_dims": _dims("hidden_dims", hidden_dims),
+        "num_components": _positive("num_components", num_components) if emission in ("gmm", "handwriting")
+        else None,
+        "rnn_dim": _positive("rnn_dim", rnn_dim) if rnn_dim is not None else None,
+    }
+    return spec
+
+
+def describe_spec(spec: dict) -> str:
+    """A short label: the paper's name when the spec is a seed model as is, else its parts."""
+    name = spec["name"]
+    seed = SEED_MODELS.get(name, {})
+    if (spec["prior"], spec["guide"], spec["emission"]) == (seed.get("prior"), seed.get("guide"), seed.get("emission")):
+        return DISPLAY_NAMES.get(name, name)
+    base = "RNN" if spec["family"] == "rnn" else ("STORN" if name == "storn" else "VRNN")
+    parts = [spec["emission"].capitalize() if spec["emission"] != "gmm" else "GMM"]
+    if spec["family"] == "vrnn" and (spec["prior"], spec["guide"]) != (seed.get("prior"), seed.get("guide")):
+        parts.append(f"{spec['prior']} prior, {spec['guide']} guide")
+    return f"{base}-{parts[0]}" + (f" ({parts[1]})" if len(parts) > 1 else "")
+
+
+def architecture(spec: dict) -> tuple:
+    """The parts of a spec that decide the model (for spotting duplicates; the name is left out)."""
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(spec.items()) if k != "name")
+
+
+def build_model(spec: dict) -> SequenceModel:
+    """A fresh :class:`~pyro_vrnn.models.SequenceModel` from a spec (parameters drawn from torch's RNG)."""
+    try:
+        common = dict(emission=spec["emission"], transition=spec["transition"],
+                      feature_dims=tuple(spec["feature_dims"]), hidden_dims=tuple(spec["hidden_dims"]),
+                      num_components=spec["num_components"] or 20)
+        if spec["family"] == "rnn":
+            return RNN(spec["x_dim"], spec["h_dim"], **common)
+        if spec["family"] == "vrnn":
+            return VRNN(spec["x_dim"], spec["z_dim"], spec["h_dim"], prior=spec["prior"], guide=spec["guide"],
+                        rnn_dim=spec["rnn_dim"], **common)
+    except KeyError as missing:
+        raise ValueError(f"model spec lacks {missing}") from None
+    raise ValueError(f"unknown model family {spec['family']!r}; expected 'rnn' or 'vrnn'")
+
+
+def count_parameters(model) -> int:
+    return sum(p.numel() for p in model.parameters())
