@@ -29,18 +29,20 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import pyro
+import pyro.distributions as dist
 import pyro.poutine as poutine
 import torch
 from pyro.nn import PyroModule
 from pyro.poutine.util import is_validation_enabled
 from torch import nn
 
+from .distributions import BivariateGaussianMixturePen
 from .emissions import make_emission
 from .guides import FilteringGuide, SmoothingGuide, STORNGuide
-from .nn import MLP, broadcast_cat
+from .nn import MLP, broadcast_cat, broadcast_leading
 from .priors import ConditionalGaussianPrior, StandardNormalPrior
 from .transitions import make_transition
 
@@ -63,6 +65,54 @@ def _unique_pyro_name(base: str) -> str:
 
 def _masked(fn, mask_t):
     return fn if mask_t is None else fn.mask(mask_t)
+
+
+class _GuideCache(NamedTuple):
+    """What :meth:`SequenceModel.guide` leaves for the model call that follows it (one use).
+
+    ``x`` (checked by identity), ``x_features = phi_x(x)`` of shape ``(B, T, F_x)`` and, when the
+    guide ran the model's recurrence, ``steps[t] = (z_t, phi_z(z_t), state_t)`` (``state_t`` is
+    ``None`` at the last step); else ``steps`` is ``None``.
+    """
+
+    x: torch.Tensor
+    x_features: torch.Tensor
+    steps: list | None
+
+
+_UNSPLITTABLE: set[type] = set()  # component types whose distributions _split_steps does not know
+
+
+def _split_steps(fn, num_steps: int):
+    """Split a distribution of batch shape ``(T, ...)`` into ``T`` distributions of batch shape ``(...)``.
+
+    Each parameter is ``unbind``-ed once (its backward is one ``stack``; indexing ``[t]`` per step
+    would cost ``O(T^2)`` in the backward pass). Knows the distributions the library's components
+    return (Normal, Bernoulli, Categorical, MixtureSameFamily, Independent, the handwriting
+    density); returns ``None`` for any other, and the caller evaluates that component step by step.
+    """
+    if fn.batch_shape[:1] != (num_steps,):
+        return None
+    kind = type(fn)
+    va = {"validate_args": fn._validate_args}
+    if kind in (dist.Independent, torch.distributions.Independent):
+        bases = _split_steps(fn.base_dist, num_steps)
+        return None if bases is None else [kind(b, fn.reinterpreted_batch_ndims, **va) for b in bases]
+    if kind in (dist.Normal, torch.distributions.Normal):
+        return [kind(loc, scale, **va) for loc, scale in zip(fn.loc.unbind(0), fn.scale.unbind(0))]
+    if kind in (dist.Bernoulli, torch.distributions.Bernoulli, dist.Categorical, torch.distributions.Categorical):
+        key = "logits" if "logits" in fn.__dict__ else "probs"
+        return [kind(**{key: p}, **va) for p in getattr(fn, key).unbind(0)]
+    if kind in (dist.MixtureSameFamily, torch.distributions.MixtureSameFamily):
+        mixing = _split_steps(fn.mixture_distribution, num_steps)
+        components = _split_steps(fn.component_distribution, num_steps)
+        if mixing is None or components is None:
+            return None
+        return [kind(m, c, **va) for m, c in zip(mixing, components)]
+    if kind is BivariateGaussianMixturePen:
+        parts = (fn.logits, fn.loc, fn.scale, fn.rho, fn.pen_logits)
+        return [kind(*step, **va) for step in zip(*(p.unbind(0) for p in parts))]
+    return None
 
 
 def _annealed(annealing_factor):
@@ -198,14 +248,41 @@ class SequenceModel(PyroModule):
                     z_feature = self.phi_z(z)
                     state = self.next_state(state, feature_steps[t], z_feature) if t + 1 < num_steps else None
                     cache.append((z, z_feature, state))
-        if uses_state and self.reuse_guide_states:
-            self._state_cache = (x, cache)
+        if self.reuse_guide_states:
+            self._state_cache = _GuideCache(x, x_features, cache if uses_state else None)
 
-    def _take_state_cache(self, x):
+    def _take_state_cache(self, x) -> _GuideCache | None:
         cache, self._state_cache = self._state_cache, None
-        if cache is None or x is None or cache[0] is not x or not self.reuse_guide_states:
+        if cache is None or x is None or cache.x is not x or not self.reuse_guide_states:
             return None
-        return cache[1]
+        return cache
+
+    def _replayed_step_distributions(self, initial_state, steps):
+        """``p(z_t | h_{t-1})`` and ``p(x_t | z_t, h_{t-1})`` for every step, each from one batched call.
+
+        ``steps`` are the guide's ``(z_t, phi_z(z_t), state_t)``: while the model replays those
+        ``z_t``, its ``h_{t-1}`` are the guide's, known before the loop, and neither the prior nor
+        the emission depends on the recurrence any more. Inputs are stacked to ``(T, ..., B, D)``,
+        each network runs once, and its distribution is split back into ``T`` per-step ones
+        (values equal the per-step evaluation to float rounding). Returns ``(priors, emissions)``,
+        either ``None`` where the component's distribution type cannot be split.
+        """
+        num_steps = len(steps)
+        hs = [self.transition.output(initial_state)] + [self.transition.output(s[2]) for s in steps[:-1]]
+        z_features = [s[1] for s in steps]
+        shape = broadcast_leading(*(v.shape[:-1] for v in hs + z_features))
+        h_all = torch.stack([h.expand(shape + h.shape[-1:]) for h in hs])
+        out = []
+        for name, inputs in (("prior", lambda: h_all), ("emission", lambda: broadcast_cat([
+                torch.stack([f.expand(shape + f.shape[-1:]) for f in z_features]), h_all]))):
+            component = getattr(self, name)
+            split = None
+            if type(component) not in _UNSPLITTABLE:
+                split = _split_steps(component(inputs()), num_steps)
+                if split is None:
+                    _UNSPLITTABLE.add(type(component))
+            out.append(split)
+        return tuple(out)
 
     def _program(self, x, mask, batch_size: int, num_steps: int, annealing_factor=1.0):
         """The generative loop shared by :meth:`model` (``x`` observed) and :meth:`generate` (``x=None``)."""
@@ -213,9 +290,15 @@ class SequenceModel(PyroModule):
         like = x if x is not None else self._reference_tensor()
         cache = self._take_state_cache(x)
         observed = x.unbind(1) if x is not None else (None,) * num_steps
-        feature_steps = self.phi_x(x).unbind(1) if x is not None else None
+        if x is not None:  # phi_x(x) of the guide call just before, for this very x, or computed here
+            feature_steps = (cache.x_features if cache is not None else self.phi_x(x)).unbind(1)
+        else:
+            feature_steps = None
         mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
         state = self.transition.initial_state((batch_size,), like)
+        # the guide's steps stay valid while every z_t so far is the guide's own sample (replayed)
+        steps = cache.steps if cache is not None and self.has_latents else None
+        priors, emissions = self._replayed_step_distributions(state, steps) if steps else (None, None)
         samples = []
         with pyro.plate("sequences", batch_size, dim=-1):
             for t in pyro.markov(range(num_steps)):
@@ -223,16 +306,17 @@ class SequenceModel(PyroModule):
                 z_feature = None
                 cached = None
                 if self.has_latents:
+                    prior_t = priors[t] if priors is not None else self.prior(h)
                     with _annealed(annealing_factor):
-                        z = pyro.sample(f"z_{t}", _masked(self.prior(h), mask_steps[t]))
-                    if cache is not None and cache[t][0] is z:
-                        cached = cache[t]
+                        z = pyro.sample(f"z_{t}", _masked(prior_t, mask_steps[t]))
+                    if steps is not None and steps[t][0] is z:
+                        cached = steps[t]
                         z_feature = cached[1]
                     else:
-                        cache = None
+                        steps = priors = emissions = None
                         z_feature = self.phi_z(z)
-                x_t = pyro.sample(f"x_{t}", _masked(self.emission(broadcast_cat([z_feature, h])), mask_steps[t]),
-                                  obs=observed[t])
+                emission_t = emissions[t] if emissions is not None else self.emission(broadcast_cat([z_feature, h]))
+                x_t = pyro.sample(f"x_{t}", _masked(emission_t, mask_steps[t]), obs=observed[t])
                 if x is None:
                     samples.append(x_t)
                 if t + 1 < num_steps:

@@ -1,0 +1,146 @@
+"""The fast paths of the training step equal the plain ones: loss and gradients on fixed noise.
+
+- the model reuses the guide's recurrent states and ``phi_x(x)`` and evaluates the prior and the
+  emission for all steps in one batched call (``reuse_guide_states=True``) -- against recomputing
+  everything step by step (``reuse_guide_states=False``), for every guide and emission, masks
+  and vectorized particles included, and for a component whose distribution cannot be split;
+- the benchmark's plain-PyTorch reference VRNN equals our Pyro ``Trace_ELBO`` step;
+- chunked importance sampling gives the same estimate as unchunked for the same seed.
+"""
+
+import sys
+from pathlib import Path
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro.infer import Trace_ELBO
+from torch import nn
+
+from pyro_vrnn import VRNN, importance_estimate
+from pyro_vrnn.nn import broadcast_cat, broadcast_leading
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from reference_vrnn import TorchVRNNLoss  # noqa: E402
+
+
+def _data(emission, batch=3, steps=5, x_dim=3):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(batch, steps, x_dim, generator=g, dtype=torch.float64)
+    if emission == "bernoulli":
+        x = (x > 0).double()
+    if emission == "handwriting":
+        x[..., 2] = (x[..., 2] > 0.5).double()
+    return x
+
+
+def _loss_and_grads(model, x, mask, reuse, num_particles=2):
+    model.reuse_guide_states = reuse
+    pyro.set_rng_seed(7)
+    model.zero_grad()
+    elbo = Trace_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1, max_plate_nesting=1)
+    loss = elbo.differentiable_loss(model.model, model.guide, x, mask)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def _assert_same(fast, slow, atol=1e-10):
+    (fast_loss, fast_grads), (slow_loss, slow_grads) = fast, slow
+    assert torch.allclose(fast_loss, slow_loss, rtol=0, atol=atol)
+    assert fast_grads.keys() == slow_grads.keys() and len(fast_grads) > 5
+    for name in fast_grads:
+        assert torch.allclose(fast_grads[name], slow_grads[name], rtol=0, atol=atol), name
+
+
+@pytest.mark.parametrize("guide,emission,num_particles", [
+    ("filtering", "normal", 1), ("filtering", "gmm", 2), ("filtering", "bernoulli", 2),
+    ("filtering", "handwriting", 1), ("smoothing", "normal", 2), ("storn", "gmm", 2),
+])
+def test_batched_model_path_equals_step_by_step_recomputation(guide, emission, num_particles):
+    model = VRNN(3, 2, 8, emission, guide=guide, feature_dims=(8,), hidden_dims=(8,), num_components=3).double()
+    x = _data(emission)
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    mask[1, 3:] = False
+    mask[2, 1:] = False
+    fast = _loss_and_grads(model, x, mask, True, num_particles)
+    slow = _loss_and_grads(model, x, mask, False, num_particles)
+    _assert_same(fast, slow)
+
+
+class _LaplaceEmission(nn.Module):
+    """An emission whose distribution the batched path does not know how to split by step."""
+
+    def __init__(self, in_dim, x_dim):
+        super().__init__()
+        self.x_dim = x_dim
+        self.loc = nn.Linear(in_dim, x_dim)
+
+    def forward(self, u):
+        return dist.Laplace(self.loc(u), 1.0).to_event(1)
+
+
+def test_unsplittable_emission_falls_back_to_per_step_and_stays_exact():
+    model = VRNN(3, 2, 8, _LaplaceEmission(64 + 8, 3), feature_dims=(64,), hidden_dims=(8,)).double()
+    x = _data("normal")
+    _assert_same(_loss_and_grads(model, x, None, True), _loss_and_grads(model, x, None, False))
+    _assert_same(_loss_and_grads(model, x, None, True), _loss_and_grads(model, x, None, False))  # cached verdict
+
+
+def test_model_recomputes_when_it_does_not_replay_the_guide():
+    """After a guide call, a model run that samples its own z must not use the guide's states."""
+    model = VRNN(3, 2, 8, feature_dims=(8,), hidden_dims=(8,)).double()
+    x = _data("normal")
+    model.guide(x)
+    trace = pyro.poutine.trace(model.model).get_trace(x)  # z drawn from the prior, not replayed
+    latents = {n: s["value"] for n, s in trace.nodes.items() if n.startswith("z_")}
+    model.reuse_guide_states = False
+    again = pyro.poutine.trace(pyro.poutine.condition(model.model, latents)).get_trace(x)
+    for t in range(5):
+        assert torch.allclose(trace.nodes[f"x_{t}"]["fn"].log_prob(x[:, t]), again.nodes[f"x_{t}"]["fn"].log_prob(x[:, t]))
+
+
+@pytest.mark.parametrize("loop", ["per_step", "hoisted"])
+def test_benchmark_reference_equals_pyro_trace_elbo(loop):
+    pyro.clear_param_store()
+    model = VRNN(3, 4, 8, feature_dims=(8,), hidden_dims=(8,)).double()
+    x = _data("normal", batch=4, steps=6)
+    params = list(model.parameters())
+    torch.manual_seed(3)
+    pyro_loss = Trace_ELBO(max_plate_nesting=1).loss_and_grads(model.model, model.guide, x)
+    pyro_grads = [p.grad.clone() for p in params]
+    model.zero_grad()
+    torch.manual_seed(3)
+    ref_loss = TorchVRNNLoss(model, loop=loop)(x)
+    ref_loss.backward()
+    assert ref_loss.item() == pytest.approx(pyro_loss, rel=1e-12)
+    for p, g in zip(params, pyro_grads):
+        assert torch.allclose(p.grad, g, rtol=0, atol=1e-10)
+
+
+def test_chunked_importance_sampling_equals_unchunked_for_the_same_seed():
+    model = VRNN(3, 2, 8, feature_dims=(8,), hidden_dims=(8,)).double()
+    x = _data("normal", batch=3, steps=4)
+    mask = torch.ones(3, 4, dtype=torch.bool)
+    mask[2, 2:] = False
+    estimates = []
+    for chunk_size in (None, 7, 3, 1):
+        pyro.set_rng_seed(11)
+        estimates.append(importance_estimate(model.model, model.guide, x, mask, num_particles=7,
+                                             chunk_size=chunk_size))
+    for other in estimates[1:]:
+        assert torch.allclose(other.log_likelihood, estimates[0].log_likelihood, rtol=0, atol=1e-10)
+        assert torch.allclose(other.elbo, estimates[0].elbo, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("shapes", [[(3, 1, 4), (5, 4), ()], [(2,), (1,)], [(0,), (1,)], [(), ()]])
+def test_broadcast_leading_agrees_with_torch(shapes):
+    sizes = [torch.Size(s) for s in shapes]
+    assert broadcast_leading(*sizes) == torch.broadcast_shapes(*sizes)
+
+
+def test_broadcast_cat_broadcasts_and_rejects_mismatches():
+    a, b = torch.randn(2, 3), torch.randn(4, 2, 5)
+    assert torch.equal(broadcast_cat([a, b]), torch.cat([a.expand(4, 2, 3), b], -1))
+    with pytest.raises(ValueError):
+        broadcast_cat([torch.randn(2, 3), torch.randn(3, 3)])
