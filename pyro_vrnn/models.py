@@ -218,6 +218,22 @@ class SequenceModel(PyroModule):
         """``h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})``."""
         return self.transition(broadcast_cat([x_feature_t, z_feature_t]), state)
 
+    def _recurrence_inputs(self, x_features: torch.Tensor):
+        """Per-step x inputs of the recurrence, ``(steps, projected)``.
+
+        When the transition offers ``project_x`` (and :meth:`next_state` is not overridden), the
+        x-part of its input projection runs once for all steps, ``(B, T, F_x) -> (B, T, G)``, and
+        each step adds only the ``z`` and ``h`` parts; otherwise the steps are ``phi_x(x_t)``.
+        """
+        if hasattr(self.transition, "project_x") and type(self).next_state is SequenceModel.next_state:
+            return self.transition.project_x(x_features).unbind(1), True
+        return x_features.unbind(1), False
+
+    def _advance(self, state, x_step, z_feature, projected: bool):
+        if projected:
+            return self.transition.step_projected(x_step, z_feature, state)
+        return self.next_state(state, x_step, z_feature)
+
     # ------------------------------------------------------------------ Pyro programs
     def model(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor: float = 1.0):
         """The generative model ``p(x, z)``; samples ``z_{t}`` and observes ``x_{t}``."""
@@ -235,7 +251,7 @@ class SequenceModel(PyroModule):
         x_features = self.phi_x(x)
         contexts = self.posterior.encode(x, x_features, mask).unbind(1)
         uses_state = self.posterior.uses_model_state
-        feature_steps = x_features.unbind(1) if uses_state else None
+        x_steps, projected = self._recurrence_inputs(x_features) if uses_state else (None, False)
         mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
         state = self.transition.initial_state((batch_size,), x) if uses_state else None
         cache = []
@@ -246,7 +262,7 @@ class SequenceModel(PyroModule):
                     z = pyro.sample(f"z_{t}", _masked(self.posterior(contexts[t], h), mask_steps[t]))
                 if uses_state:
                     z_feature = self.phi_z(z)
-                    state = self.next_state(state, feature_steps[t], z_feature) if t + 1 < num_steps else None
+                    state = self._advance(state, x_steps[t], z_feature, projected) if t + 1 < num_steps else None
                     cache.append((z, z_feature, state))
         if self.reuse_guide_states:
             self._state_cache = _GuideCache(x, x_features, cache if uses_state else None)
@@ -290,10 +306,7 @@ class SequenceModel(PyroModule):
         like = x if x is not None else self._reference_tensor()
         cache = self._take_state_cache(x)
         observed = x.unbind(1) if x is not None else (None,) * num_steps
-        if x is not None:  # phi_x(x) of the guide call just before, for this very x, or computed here
-            feature_steps = (cache.x_features if cache is not None else self.phi_x(x)).unbind(1)
-        else:
-            feature_steps = None
+        x_steps = projected = None  # the recurrence's x inputs, made when first needed
         mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
         state = self.transition.initial_state((batch_size,), like)
         # the guide's steps stay valid while every z_t so far is the guide's own sample (replayed)
@@ -322,9 +335,13 @@ class SequenceModel(PyroModule):
                 if t + 1 < num_steps:
                     if cached is not None:
                         state = cached[2]
+                    elif x is None:
+                        state = self.next_state(state, self.phi_x(x_t), z_feature)
                     else:
-                        x_feature = feature_steps[t] if feature_steps is not None else self.phi_x(x_t)
-                        state = self.next_state(state, x_feature, z_feature)
+                        if x_steps is None:  # phi_x(x) of the guide call just before (same x), or here
+                            x_steps, projected = self._recurrence_inputs(
+                                cache.x_features if cache is not None else self.phi_x(x))
+                        state = self._advance(state, x_steps[t], z_feature, projected)
         return torch.stack(samples, dim=-2) if x is None else None
 
     @torch.no_grad()

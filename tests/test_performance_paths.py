@@ -144,3 +144,17 @@ def test_broadcast_cat_broadcasts_and_rejects_mismatches():
     assert torch.equal(broadcast_cat([a, b]), torch.cat([a.expand(4, 2, 3), b], -1))
     with pytest.raises(ValueError):
         broadcast_cat([torch.randn(2, 3), torch.randn(3, 3)])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_projected_recurrence_step_equals_the_cell_on_the_concatenated_input(kind):
+    from pyro_vrnn.transitions import make_transition
+    transition = make_transition(kind, 10, 6).double()
+    g = torch.Generator().manual_seed(0)
+    x_features = torch.randn(4, 7, 6, generator=g, dtype=torch.float64)
+    z_feature = torch.randn(3, 4, 4, generator=g, dtype=torch.float64)  # a particle dim in front
+    state = transition(torch.randn(4, 10, generator=g, dtype=torch.float64), transition.initial_state((4,), x_features))
+    expected = transition(torch.cat([x_features[:, 2].expand(3, 4, 6), z_feature], -1), state)
+    got = transition.step_projected(transition.project_x(x_features)[:, 2], z_feature, state)
+    for a, b in zip(*(v if isinstance(v, tuple) else (v,) for v in (expected, got))):
+        assert a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-12)
