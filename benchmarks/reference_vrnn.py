@@ -98,3 +98,33 @@ class TorchVRNNLoss:
             total = total + normal_log_prob(z_all, p_loc, p_scale).sum() + normal_log_prob(
                 x.transpose(0, 1), e_loc, e_scale).sum()
         return -total
+
+
+@torch.no_grad()
+def torch_generate(vrnn, num_sequences: int, num_steps: int) -> torch.Tensor:
+    """Plain-PyTorch ancestral sampling ``x ~ p(x)`` with the weights of ``vrnn`` (default components).
+
+    Draws ``z_t`` then ``x_t`` at every step in the order ``vrnn.generate`` does, so the same torch
+    seed gives the same samples.
+    """
+    TorchVRNNLoss(vrnn)  # checks the components
+    m = vrnn
+    ref = next(m.parameters())
+    h = ref.new_zeros(num_sequences, m.transition.hidden_dim)
+    c = torch.zeros_like(h)
+    lstm = isinstance(m.transition, LSTMTransition)
+    xs = []
+    for t in range(num_steps):
+        p_loc, p_scale = _gaussian(m.prior, m.prior.net(h))
+        z = p_loc + p_scale * torch.empty_like(p_loc).normal_()
+        zf = m.phi_z(z)
+        e_loc, e_scale = _gaussian(m.emission, m.emission.net(torch.cat([zf, h], -1)))
+        x = e_loc + e_scale * torch.empty_like(e_loc).normal_()
+        xs.append(x)
+        if t + 1 < num_steps:
+            u = torch.cat([m.phi_x(x), zf], -1)
+            if lstm:
+                h, c = m.transition.cell(u, (h, c))
+            else:
+                h = m.transition.cell(u, h)
+    return torch.stack(xs, dim=1)

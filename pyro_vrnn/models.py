@@ -218,22 +218,6 @@ class SequenceModel(PyroModule):
         """``h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})``."""
         return self.transition(broadcast_cat([x_feature_t, z_feature_t]), state)
 
-    def _recurrence_inputs(self, x_features: torch.Tensor):
-        """Per-step x inputs of the recurrence, ``(steps, projected)``.
-
-        When the transition offers ``project_x`` (and :meth:`next_state` is not overridden), the
-        x-part of its input projection runs once for all steps, ``(B, T, F_x) -> (B, T, G)``, and
-        each step adds only the ``z`` and ``h`` parts; otherwise the steps are ``phi_x(x_t)``.
-        """
-        if hasattr(self.transition, "project_x") and type(self).next_state is SequenceModel.next_state:
-            return self.transition.project_x(x_features).unbind(1), True
-        return x_features.unbind(1), False
-
-    def _advance(self, state, x_step, z_feature, projected: bool):
-        if projected:
-            return self.transition.step_projected(x_step, z_feature, state)
-        return self.next_state(state, x_step, z_feature)
-
     # ------------------------------------------------------------------ Pyro programs
     def model(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor: float = 1.0):
         """The generative model ``p(x, z)``; samples ``z_{t}`` and observes ``x_{t}``."""
@@ -251,7 +235,7 @@ class SequenceModel(PyroModule):
         x_features = self.phi_x(x)
         contexts = self.posterior.encode(x, x_features, mask).unbind(1)
         uses_state = self.posterior.uses_model_state
-        x_steps, projected = self._recurrence_inputs(x_features) if uses_state else (None, False)
+        feature_steps = x_features.unbind(1) if uses_state else None
         mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
         state = self.transition.initial_state((batch_size,), x) if uses_state else None
         cache = []
@@ -262,7 +246,7 @@ class SequenceModel(PyroModule):
                     z = pyro.sample(f"z_{t}", _masked(self.posterior(contexts[t], h), mask_steps[t]))
                 if uses_state:
                     z_feature = self.phi_z(z)
-                    state = self._advance(state, x_steps[t], z_feature, projected) if t + 1 < num_steps else None
+                    state = self.next_state(state, feature_steps[t], z_feature) if t + 1 < num_steps else None
                     cache.append((z, z_feature, state))
         if self.reuse_guide_states:
             self._state_cache = _GuideCache(x, x_features, cache if uses_state else None)
@@ -306,12 +290,19 @@ class SequenceModel(PyroModule):
         like = x if x is not None else self._reference_tensor()
         cache = self._take_state_cache(x)
         observed = x.unbind(1) if x is not None else (None,) * num_steps
-        x_steps = projected = None  # the recurrence's x inputs, made when first needed
+        if x is not None:  # phi_x(x) of the guide call just before, for this very x, or computed here
+            feature_steps = (cache.x_features if cache is not None else self.phi_x(x)).unbind(1)
+        else:
+            feature_steps = None
         mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
         state = self.transition.initial_state((batch_size,), like)
-        # the guide's steps stay valid while every z_t so far is the guide's own sample (replayed)
+        # the guide's steps stay valid while every z_t so far is the guide's own sample (replayed).
+        # Batching the prior and emission over time pays when autograd keeps every step's tensors
+        # anyway (training); without grad (evaluation, importance sampling with many particles) the
+        # (T, ..., B, D) intermediates only add memory traffic and step-by-step is faster.
         steps = cache.steps if cache is not None and self.has_latents else None
-        priors, emissions = self._replayed_step_distributions(state, steps) if steps else (None, None)
+        batched = steps and torch.is_grad_enabled()
+        priors, emissions = self._replayed_step_distributions(state, steps) if batched else (None, None)
         samples = []
         with pyro.plate("sequences", batch_size, dim=-1):
             for t in pyro.markov(range(num_steps)):
@@ -335,13 +326,9 @@ class SequenceModel(PyroModule):
                 if t + 1 < num_steps:
                     if cached is not None:
                         state = cached[2]
-                    elif x is None:
-                        state = self.next_state(state, self.phi_x(x_t), z_feature)
                     else:
-                        if x_steps is None:  # phi_x(x) of the guide call just before (same x), or here
-                            x_steps, projected = self._recurrence_inputs(
-                                cache.x_features if cache is not None else self.phi_x(x))
-                        state = self._advance(state, x_steps[t], z_feature, projected)
+                        x_feature = feature_steps[t] if feature_steps is not None else self.phi_x(x_t)
+                        state = self.next_state(state, x_feature, z_feature)
         return torch.stack(samples, dim=-2) if x is None else None
 
     @torch.no_grad()

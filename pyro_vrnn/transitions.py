@@ -8,36 +8,14 @@ LSTM carries ``(h, c)``). The interface every transition offers:
   guides condition on;
 - ``forward(u, state)`` -> the next state; ``u`` is ``(..., input_dim)`` and may carry more
   leading (particle) dims than ``state``: both are broadcast.
-
-Optionally (the LSTM and GRU here), a split of the input projection, so that the part that
-depends on ``x`` only runs once for all time steps instead of inside the loop:
-
-- ``project_x(x_features)`` -> ``(..., T, G)``: ``W_x phi_x(x_t) + biases`` for every step at once;
-- ``step_projected(x_part_t, z_feature_t, state)`` -> the next state, equal to
-  ``forward([phi_x(x_t), phi_z(z_t)], state)`` up to float rounding.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .nn import flatten_leading
-
-
-def _project_x(cell, x_features: torch.Tensor, hidden_bias: bool) -> torch.Tensor:
-    """``W_ih[:, :F_x] x + b_ih (+ b_hh)``: the x-only part of a cell's input projection."""
-    bias = cell.bias_ih
-    if bias is not None and hidden_bias:
-        bias = bias + cell.bias_hh
-    return F.linear(x_features, cell.weight_ih[:, :x_features.shape[-1]], bias)
-
-
-def _z_part(cell, z_feature: torch.Tensor | None, gates: torch.Tensor) -> torch.Tensor:
-    if z_feature is None or z_feature.shape[-1] == 0:
-        return gates
-    return gates + F.linear(z_feature, cell.weight_ih[:, cell.input_size - z_feature.shape[-1]:])
 
 
 class LSTMTransition(nn.Module):
@@ -59,18 +37,6 @@ class LSTMTransition(nn.Module):
         h, c = state
         return flatten_leading(lambda u_, h_, c_: self.cell(u_, (h_, c_)), u, h, c)
 
-    def project_x(self, x_features: torch.Tensor) -> torch.Tensor:
-        """``(..., T, F_x) -> (..., T, 4H)``: ``W_ih^x phi_x(x_t) + b_ih + b_hh``."""
-        return _project_x(self.cell, x_features, hidden_bias=True)
-
-    def step_projected(self, x_part: torch.Tensor, z_feature: torch.Tensor | None, state):
-        """The LSTM cell (gates ``i, f, g, o``) with the x-part of its gates given."""
-        h, c = state
-        gates = _z_part(self.cell, z_feature, x_part) + F.linear(h, self.cell.weight_hh)
-        i, f, g, o = gates.chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        return torch.sigmoid(o) * torch.tanh(c), c
-
 
 class GRUTransition(nn.Module):
     """``h_t = GRUCell(u_t, h_{t-1})``; state and output are ``h_t`` of shape ``(..., H)``."""
@@ -88,20 +54,6 @@ class GRUTransition(nn.Module):
 
     def forward(self, u: torch.Tensor, state):
         return flatten_leading(self.cell, u, state)
-
-    def project_x(self, x_features: torch.Tensor) -> torch.Tensor:
-        """``(..., T, F_x) -> (..., T, 3H)``: ``W_ih^x phi_x(x_t) + b_ih``."""
-        return _project_x(self.cell, x_features, hidden_bias=False)
-
-    def step_projected(self, x_part: torch.Tensor, z_feature: torch.Tensor | None, state):
-        """The GRU cell (gates ``r, z, n``) with the x-part of its input gates given."""
-        input_gates = _z_part(self.cell, z_feature, x_part)
-        hidden_gates = F.linear(state, self.cell.weight_hh, self.cell.bias_hh)
-        i_r, i_z, i_n = input_gates.chunk(3, dim=-1)
-        h_r, h_z, h_n = hidden_gates.chunk(3, dim=-1)
-        reset, update = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-        candidate = torch.tanh(i_n + reset * h_n)
-        return candidate + update * (state - candidate)
 
 
 class IdentityTransition(nn.Module):
