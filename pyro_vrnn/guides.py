@@ -20,6 +20,21 @@ from torch import nn
 from .nn import MLP, broadcast_cat, positive_scale
 
 
+class StepIndependent(dist.Independent):
+    """``pyro.distributions.Independent`` whose ``expand`` to its own batch shape is free.
+
+    ``pyro.plate`` expands every site's distribution to the plate's shape, even when it already
+    has it; for ``Independent(Normal)`` that builds two new distributions and two ``expand``
+    views (and their backward nodes) per site, about 60 us per site on a CPU. A distribution is
+    immutable, so expanding to the same shape can return it as is. Everything else is Pyro's.
+    """
+
+    def expand(self, batch_shape, _instance=None):
+        if _instance is None and tuple(batch_shape) == tuple(self.batch_shape):
+            return self
+        return super().expand(batch_shape, _instance)
+
+
 class GaussianHead(nn.Module):
     """``v -> N(mu(v), diag sigma(v)^2)`` through an MLP, ``sigma = softplus + floor``
     (or ``|out| + floor`` when ``scale="square"``: the variance is the square of the net's output).
@@ -41,7 +56,7 @@ class GaussianHead(nn.Module):
         hidden = self.net(v)
         raw = self.raw_scale(hidden)
         scale = raw.abs() + self.scale_floor if self.scale == "square" else positive_scale(raw, self.scale_floor)
-        return dist.Normal(self.loc(hidden), scale).to_event(1)
+        return StepIndependent(dist.Normal(self.loc(hidden), scale), 1)
 
 
 def reverse_padded(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -41,7 +41,7 @@ from torch import nn
 
 from .distributions import BivariateGaussianMixturePen
 from .emissions import make_emission
-from .guides import FilteringGuide, SmoothingGuide, STORNGuide
+from .guides import FilteringGuide, SmoothingGuide, StepIndependent, STORNGuide
 from .nn import MLP, broadcast_cat, broadcast_leading
 from .priors import ConditionalGaussianPrior, StandardNormalPrior
 from .transitions import make_transition
@@ -95,7 +95,10 @@ def _split_steps(fn, num_steps: int):
         return None
     kind = type(fn)
     va = {"validate_args": fn._validate_args}
-    if kind in (dist.Independent, torch.distributions.Independent):
+    if kind in (dist.Independent, StepIndependent):
+        bases = _split_steps(fn.base_dist, num_steps)
+        return None if bases is None else [StepIndependent(b, fn.reinterpreted_batch_ndims, **va) for b in bases]
+    if kind is torch.distributions.Independent:
         bases = _split_steps(fn.base_dist, num_steps)
         return None if bases is None else [kind(b, fn.reinterpreted_batch_ndims, **va) for b in bases]
     if kind in (dist.Normal, torch.distributions.Normal):
