@@ -28,6 +28,7 @@ sequence by sequence, the same log-likelihood as each sequence alone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 from typing import Callable, NamedTuple
 
@@ -116,6 +117,19 @@ def _split_steps(fn, num_steps: int):
         parts = (fn.logits, fn.loc, fn.scale, fn.rho, fn.pen_logits)
         return [kind(*step, **va) for step in zip(*(p.unbind(0) for p in parts))]
     return None
+
+
+class _BatchedLogProb:
+    """``fn.log_prob(value)`` for a ``(T, ...)``-batched ``fn``, computed on first use, handed out by step."""
+
+    def __init__(self, fn, value):
+        self.fn, self.value, self.steps = fn, value, None
+
+    def step(self, t: int) -> torch.Tensor:
+        if self.steps is None:
+            self.steps = self.fn.log_prob(self.value).unbind(0)
+            self.fn = self.value = None
+        return self.steps[t]
 
 
 def _annealed(annealing_factor):
@@ -260,30 +274,43 @@ class SequenceModel(PyroModule):
             return None
         return cache
 
-    def _replayed_step_distributions(self, initial_state, steps):
+    def _replayed_step_distributions(self, initial_state, steps, observed):
         """``p(z_t | h_{t-1})`` and ``p(x_t | z_t, h_{t-1})`` for every step, each from one batched call.
 
         ``steps`` are the guide's ``(z_t, phi_z(z_t), state_t)``: while the model replays those
         ``z_t``, its ``h_{t-1}`` are the guide's, known before the loop, and neither the prior nor
         the emission depends on the recurrence any more. Inputs are stacked to ``(T, ..., B, D)``,
         each network runs once, and its distribution is split back into ``T`` per-step ones
-        (values equal the per-step evaluation to float rounding). Returns ``(priors, emissions)``,
-        either ``None`` where the component's distribution type cannot be split.
+        (values equal the per-step evaluation to float rounding). The log-densities of the values
+        the sites will score -- the guide's ``z_t`` and the observed ``x_t`` (``observed``, by
+        identity) -- are likewise computed for all steps in one call, when first asked for.
+        Returns ``(priors, emissions)``, either ``None`` where the component's distribution type
+        cannot be split.
         """
         num_steps = len(steps)
         hs = [self.transition.output(initial_state)] + [self.transition.output(s[2]) for s in steps[:-1]]
         z_features = [s[1] for s in steps]
-        shape = broadcast_leading(*(v.shape[:-1] for v in hs + z_features))
+        zs = [s[0] for s in steps]
+        shape = broadcast_leading(*(v.shape[:-1] for v in hs + z_features + zs))
         h_all = torch.stack([h.expand(shape + h.shape[-1:]) for h in hs])
+        x_all = torch.stack(observed)  # (T, B, X), aligned with the batch shape (T, ..., B)
+        x_all = x_all.reshape(x_all.shape[:1] + (1,) * (len(shape) - 1) + x_all.shape[1:])
         out = []
-        for name, inputs in (("prior", lambda: h_all), ("emission", lambda: broadcast_cat([
-                torch.stack([f.expand(shape + f.shape[-1:]) for f in z_features]), h_all]))):
+        for name, inputs, keys, values in (
+                ("prior", lambda: h_all, zs, lambda: torch.stack([z.expand(shape + z.shape[-1:]) for z in zs])),
+                ("emission", lambda: broadcast_cat([torch.stack([f.expand(shape + f.shape[-1:]) for f in z_features]),
+                                                    h_all]), observed, lambda: x_all)):
             component = getattr(self, name)
             split = None
             if type(component) not in _UNSPLITTABLE:
-                split = _split_steps(component(inputs()), num_steps)
+                batched = component(inputs())
+                split = _split_steps(batched, num_steps)
                 if split is None:
                     _UNSPLITTABLE.add(type(component))
+                elif all(type(d) is StepIndependent for d in split):
+                    log_probs = _BatchedLogProb(batched, values())
+                    for t, d in enumerate(split):
+                        d.precomputed = (keys[t], functools.partial(log_probs.step, t))
             out.append(split)
         return tuple(out)
 
@@ -305,7 +332,7 @@ class SequenceModel(PyroModule):
         # (T, ..., B, D) intermediates only add memory traffic and step-by-step is faster.
         steps = cache.steps if cache is not None and self.has_latents else None
         batched = steps and torch.is_grad_enabled()
-        priors, emissions = self._replayed_step_distributions(state, steps) if batched else (None, None)
+        priors, emissions = self._replayed_step_distributions(state, steps, observed) if batched else (None, None)
         samples = []
         with pyro.plate("sequences", batch_size, dim=-1):
             for t in pyro.markov(range(num_steps)):

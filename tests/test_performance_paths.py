@@ -148,3 +148,17 @@ def test_broadcast_cat_broadcasts_and_rejects_mismatches():
     with pytest.raises(ValueError):
         broadcast_cat([torch.randn(2, 3), torch.randn(3, 3)])
 
+
+
+def test_replayed_model_sites_use_the_batched_log_densities():
+    """The fast path is really taken: the model's sites carry log-densities computed in one batch."""
+    from pyro_vrnn.guides import StepIndependent
+    model = VRNN(3, 2, 8, feature_dims=(8,), hidden_dims=(8,)).double()
+    x = _data("normal")
+    guide_trace = pyro.poutine.trace(model.guide).get_trace(x)
+    model_trace = pyro.poutine.trace(pyro.poutine.replay(model.model, trace=guide_trace)).get_trace(x)
+    for name in ("z_0", "x_0", "z_4", "x_4"):
+        site = model_trace.nodes[name]
+        assert isinstance(site["fn"], StepIndependent) and site["fn"].precomputed[0] is site["value"]
+        expected = dist.Independent(site["fn"].base_dist, 1).log_prob(site["value"])
+        assert torch.allclose(site["fn"].log_prob(site["value"]), expected, rtol=0, atol=1e-12)
