@@ -227,7 +227,9 @@ def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and late
     group = parser.add_argument_group("runtime")
     group.add_argument("--seed", type=int, default=None, help=seed_help)
     group.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
-    group.add_argument("--threads", type=_positive_int, help="torch CPU threads [default: torch's own]")
+    group.add_argument("--threads", type=_positive_int, help="torch CPU threads [default: 1 on CPU: nets of the "
+                       "default sizes gain nothing from more, and on a busy machine extra threads slow torch down "
+                       "many times; raise it for paper-sized models]")
     group.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
     group.add_argument("--validate", action="store_true",
                        help="turn Pyro's distribution argument checks on (slower; off by default)")
@@ -263,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="particles run together (bounds memory; does not change the result) [default: auto]")
     p.add_argument("--batch-size", type=_positive_int, default=8, help="sequences evaluated together")
     p.add_argument("--max-sequences", type=_positive_int, default=None, metavar="N",
-                   help="evaluate only the first N sequences of the split (a quick look)")
+                   help="evaluate only N sequences, evenly spaced through the split (a quick look)")
     p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json]")
     _add_runtime_args(p, seed_help="seed of the importance samples [default: 0]")
     p.set_defaults(func=cmd_evaluate)
@@ -290,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=_positive_int, default=None, metavar="C", help="particles run together")
     p.add_argument("--eval-batch-size", type=_positive_int, default=8, metavar="B")
     p.add_argument("--max-eval-sequences", type=_positive_int, default=None, metavar="N",
-                   help="evaluate on the first N test sequences only")
+                   help="evaluate on N test sequences only, evenly spaced through the split")
     p.add_argument("--num-samples", type=_positive_int, default=3, metavar="N", help="samples per model in the figure")
     p.add_argument("--sample-length", type=_positive_int, default=None, metavar="T")
     p.add_argument("--unit", choices=("sequence", "step"), default=None,
@@ -319,12 +321,13 @@ def _setup_runtime(args):
     import pyro
     import torch
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    pyro.enable_validation(bool(args.validate))
     from .training import resolve_device
 
-    return resolve_device(args.device)
+    device = resolve_device(args.device)
+    if args.threads or device.type == "cpu":
+        torch.set_num_threads(args.threads or 1)
+    pyro.enable_validation(bool(args.validate))
+    return device
 
 
 def _log(args):
@@ -378,6 +381,9 @@ def cmd_train(args) -> int:
         saved = load_latest(run_dir, map_location="cpu")[0]["config"]
     elif args.resume:
         log(f"{run_dir}: no checkpoint yet; starting a new run")
+    elif not args.overwrite and ((run_dir / CHECKPOINT).exists() or (run_dir / PREVIOUS).exists()):
+        raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or --overwrite "
+                              "to start again")
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other")
     name = args.model or (saved and saved["model"]["name"])
@@ -486,7 +492,7 @@ def _one_line_warnings():
 
 
 def _fail(error, status=2) -> int:
-    text = " ".join(str(error).split()) or type(error).__name__
+    text = " ".join(str(error).split("\nTrace Shapes:")[0].split()) or type(error).__name__  # no Pyro shape dump
     print(f"{PROG}: error: {text}", file=sys.stderr, flush=True)
     return status
 
@@ -502,6 +508,11 @@ def main(argv=None) -> int:
     from .data import DataError
     from .training import DivergenceError
 
+    import pyro
+    import torch
+    from pyro.poutine.util import is_validation_enabled
+
+    threads, validation = torch.get_num_threads(), is_validation_enabled()
     with _one_line_warnings():
         try:
             return int(args.func(args) or 0)
@@ -509,9 +520,20 @@ def main(argv=None) -> int:
             return _fail(error, 2)
         except DivergenceError as error:
             return _fail(f"{error} (the last good checkpoint is kept; try a lower --lr)", 1)
+        except Exception as error:  # out of memory: say which knob to turn
+            from .resources import COMMAND_KNOBS, OutOfMemoryError, is_out_of_memory, out_of_memory_message
+
+            if isinstance(error, OutOfMemoryError):
+                return _fail(error, 1)
+            if not is_out_of_memory(error):
+                raise
+            return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS[args.command]), 1)
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130
+        finally:  # leave an in-process caller (a notebook, a test) as it was
+            torch.set_num_threads(threads)
+            pyro.enable_validation(validation)
 
 
 if __name__ == "__main__":

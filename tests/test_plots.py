@@ -1,0 +1,48 @@
+"""Plots: handwriting drawn as strokes with pen-up gaps, waveforms and piano rolls saved as PNGs."""
+
+import numpy as np
+import pytest
+import torch
+
+from pyro_vrnn import plots
+
+
+def test_strokes_split_where_the_pen_lifts_and_accumulate_offsets():
+    seq = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [5.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0],
+                        [2.0, 2.0, 0.0]])
+    parts = plots.strokes(seq)
+    assert [len(p) for p in parts] == [2, 3, 1]
+    np.testing.assert_allclose(parts[0], [[1, 0], [2, 1]])
+    np.testing.assert_allclose(parts[1], [[7, 1], [7, 2], [8, 2]])  # a gap: (2,1) -> (7,1) is not drawn
+    np.testing.assert_allclose(parts[2], [[10, 4]])
+
+
+def test_handwriting_axes_hold_one_line_per_stroke():
+    plt = plots._pyplot()
+    fig, ax = plt.subplots()
+    seq = np.array([[1, 0, 0], [1, 1, 1], [5, 0, 0], [0, 1, 0], [1, 0, 1]], dtype=float)
+    plots.draw_handwriting(ax, seq)
+    assert len(ax.lines) == 2
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("kind,shape", [("speech", (6, 20)), ("handwriting", (30, 3)), ("music", (16, 88))])
+def test_plot_samples_and_grid_write_pngs(tmp_path, kind, shape):
+    rng = np.random.default_rng(0)
+    make = (lambda: rng.normal(size=shape)) if kind != "music" else (lambda: (rng.random(shape) > 0.9) * 1.0)
+    if kind == "handwriting":
+        make = lambda: np.concatenate([rng.normal(size=(shape[0], 2)), (rng.random((shape[0], 1)) > 0.8)], 1)  # noqa
+    path = plots.plot_samples(kind, [make(), make()], [make()], tmp_path / "s.png", title="t")
+    assert path.stat().st_size > 1000
+    grid = plots.plot_sample_grid(kind, {"A": [make()], "B": [make(), make()]}, tmp_path / "g.png")
+    assert grid.stat().st_size > 1000
+
+
+def test_plot_history_and_unknown_kind(tmp_path):
+    history = {"train": [{"step": i, "loss": 1.0 / i} for i in range(1, 30)], "valid": [{"step": 10, "loss": 0.2}]}
+    assert plots.plot_history({"m": history, "empty": {}}, tmp_path / "h.png").stat().st_size > 1000
+    plt = plots._pyplot()
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="unknown data kind"):
+        plots.draw(ax, "video", np.zeros((2, 2)))
+    plt.close(fig)
