@@ -104,6 +104,16 @@ def save_checkpoint(run_dir: str | os.PathLike, *, trainer, config: dict, normal
     return newest
 
 
+def _load_failure(error: Exception) -> str:
+    """A short reason for a failed ``torch.load``; never torch's advice to retry with ``weights_only=False``."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:  # not a checkpoint, or something other than tensors and plain data
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()
+        return f"not plain tensors and data ({detail[0].strip() if detail else 'unpickling failed'})"
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(error).__name__}: {first[:200]}"
+
+
 def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
     """Load one checkpoint file; any problem is a :class:`CheckpointError` naming the file."""
     path = Path(path)
@@ -112,8 +122,7 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # truncated zip, garbage bytes, unpickling errors...
-        raise CheckpointError(f"{path}: unreadable checkpoint (truncated or corrupt?): "
-                              f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}") from None
+        raise CheckpointError(f"{path}: unreadable checkpoint (truncated or corrupt?): {_load_failure(error)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a pyro-vrnn checkpoint (expected format {FORMAT!r})")
     for key in ("config", "step", "trainer"):

@@ -22,6 +22,10 @@ TRAINING_KNOBS = ("lower the batch size (--batch-size), the ELBO particles (--nu
                   "the longest sequence length, or the model sizes (--h-dim, --z-dim)")
 EVALUATION_KNOBS = ("lower the particles evaluated at once (--chunk-size / chunk_size; --particles sets the "
                     "total) or the batch size (--batch-size)")
+SAMPLING_KNOBS = "generate fewer or shorter sequences (--num, --length)"
+#: what bounds memory in each ``pyro-vrnn`` subcommand
+COMMAND_KNOBS = {"train": TRAINING_KNOBS, "evaluate": EVALUATION_KNOBS, "sample": SAMPLING_KNOBS,
+                 "compare": f"{TRAINING_KNOBS}; for evaluation {EVALUATION_KNOBS}"}
 
 _MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
@@ -58,6 +62,11 @@ def out_of_memory_advice(task: str, knobs: str):
     except Exception as error:
         if not is_out_of_memory(error):
             raise
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        raise OutOfMemoryError(f"out of memory during {task} ({_first_line(error)}); {knobs}") from error
+        raise OutOfMemoryError(out_of_memory_message(error, task, knobs)) from error
+
+
+def out_of_memory_message(error: BaseException, task: str, knobs: str) -> str:
+    """``"out of memory during {task} ({allocator's first line}); {knobs}"``; frees CUDA's cache."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return f"out of memory during {task} ({_first_line(error)}); {knobs}"

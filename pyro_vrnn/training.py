@@ -48,6 +48,12 @@ class KLAnnealing:
     num_steps: int = 0
     start: float = 0.1
 
+    def __post_init__(self):
+        if not int(self.num_steps) >= 0:
+            raise ValueError(f"KL annealing steps must be >= 0, got {self.num_steps}")
+        if self.num_steps and not 0.0 < float(self.start) <= 1.0:  # poutine.scale needs a positive weight
+            raise ValueError(f"the initial KL weight (--kl-anneal-start) must be in (0, 1], got {self.start}")
+
     def __call__(self, step: int) -> float:
         if self.num_steps <= 0 or step >= self.num_steps:
             return 1.0
@@ -75,9 +81,14 @@ def resolve_device(device="auto") -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device} was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 

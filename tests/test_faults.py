@@ -78,27 +78,39 @@ def _checkpoint_step(path: Path) -> int:
         return -1
 
 
-def test_sigkill_mid_run_then_resume_reaches_bitwise_the_uninterrupted_parameters(tmp_path):
-    total, kill_at = 9, 3
-    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path / "killed"), "--steps", str(total),
-                             "--sleep", "0.3"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _kill_when_checkpoint_reaches(proc, checkpoint: Path, step: int) -> None:
+    """SIGKILL ``proc`` once ``checkpoint`` records ``step`` or more."""
     try:
-        # meanwhile, the uninterrupted reference run
-        full = _run_script(tmp_path / "full", "--steps", total)
-        assert full.returncode == 0, full.stderr
         deadline = time.monotonic() + 120
-        while _checkpoint_step(tmp_path / "killed" / CHECKPOINT) < kill_at:
-            assert proc.poll() is None, proc.stderr.read().decode()
+        while _checkpoint_step(checkpoint) < step:
+            assert proc.poll() is None, f"finished before the kill: {proc.stderr.read().decode()}"
             assert time.monotonic() < deadline, "the training process never reached the kill step"
-            time.sleep(0.02)
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+            proc.wait()
         proc.stdout.close()
         proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
+
+
+def _finish(proc) -> None:
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err.decode()
+
+
+def test_sigkill_mid_run_then_resume_reaches_bitwise_the_uninterrupted_parameters(tmp_path):
+    total, kill_at = 9, 3
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path / "killed"), "--steps", str(total),
+                             "--sleep", "0.15"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # meanwhile, the uninterrupted reference run
+    full = subprocess.Popen([sys.executable, str(SCRIPT), str(tmp_path / "full"), "--steps", str(total)], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _kill_when_checkpoint_reaches(proc, tmp_path / "killed" / CHECKPOINT, kill_at)
+    _finish(full)
     killed_at = _checkpoint_step(tmp_path / "killed" / CHECKPOINT)
     assert kill_at <= killed_at < total, killed_at
     assert not (tmp_path / "killed" / "final.pt").exists()
@@ -201,7 +213,7 @@ def test_damaged_checkpoint_names_the_file_and_load_latest_falls_back_to_the_las
         torch.save({"weights": torch.zeros(3)}, newest)
     with pytest.raises(CheckpointError, match=str(newest).replace("\\", "\\\\")) as info:
         load_checkpoint(newest)
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and "weights_only" not in str(info.value)  # no advice to unpickle unsafely
     with pytest.warns(RuntimeWarning, match="last good checkpoint"):
         payload, path = load_latest(tmp_path)
     assert path == tmp_path / PREVIOUS and payload["step"] == 1
@@ -390,6 +402,17 @@ def test_diverging_model_stops_with_clear_error_and_keeps_the_last_good_checkpoi
     assert_same_tensors(payload["trainer"]["model"], saved[-1])
     assert_same_tensors(snapshot(model), saved[-1])
     assert all(torch.isfinite(v).all() for v in payload["trainer"]["model"].values())
+
+
+def test_fit_skips_a_poisoned_sequence_and_still_reaches_the_step_count():
+    g = torch.Generator().manual_seed(0)
+    data = [torch.randn(4, 2, generator=g) for _ in range(6)]
+    data[2][1, 0] = float("nan")
+    trainer = Trainer(tiny_vrnn(), lr=0.01, max_bad_steps=2)
+    with pytest.warns(RuntimeWarning, match="non-finite values in the batch"):
+        history = trainer.fit(data, 8, 2, progress=False)
+    assert trainer.step_count == 8 and [r["step"] for r in history] == list(range(1, 9))
+    assert all(math.isfinite(r["loss"]) for r in history)
 
 
 def test_good_step_resets_the_bad_step_count():
@@ -598,3 +621,195 @@ def test_model_on_another_device_than_the_data_is_a_value_error(entry):
     model = tiny_vrnn().to("meta")  # stands in for a GPU: a device the CPU data is not on
     with pytest.raises(ValueError, match="x is on cpu but the model is on meta"):
         _entry_points(model)[entry](X_OK, MASK_OK)
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+CLI_DATA = ["--data", "speech-synthetic", "--data-option", "num_train=4", "--data-option", "num_valid=2",
+            "--data-option", "num_test=2", "--data-option", "seconds=(0.2,0.3)", "--data-option", "frame_size=20",
+            "--data-option", "chunk_frames=4"]
+CLI_SIZES = ["--h-dim", "4", "--z-dim", "2", "--feature-dims", "4", "--hidden-dims", "4", "--batch-size", "3"]
+#: the real CLI, slowed by a pause after each checkpoint so that a kill lands mid-run
+SLOW_CLI = ("import sys, time; import pyro_vrnn.runs as runs; save = runs.save_checkpoint; "
+            "runs.save_checkpoint = lambda *a, **k: (save(*a, **k), time.sleep(0.15))[0]; "
+            "from pyro_vrnn.cli import main; sys.exit(main())")
+
+
+def _cli(*args, slow=False, popen=False):
+    command = [sys.executable, "-c", SLOW_CLI] if slow else [sys.executable, "-m", "pyro_vrnn.cli"]
+    command += [str(a) for a in args]
+    if popen:
+        return subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=180)
+
+
+def test_cli_train_killed_with_sigkill_and_resumed_matches_an_uninterrupted_run(tmp_path):
+    total, kill_at = 8, 3
+    common = ["--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", total, "--checkpoint-every", 1,
+              "--valid-every", 2, "--quiet"]
+    proc = _cli("train", *common, "--out", tmp_path / "killed", slow=True, popen=True)
+    full = _cli("train", *common, "--out", tmp_path / "full", popen=True)  # meanwhile, the reference run
+    _kill_when_checkpoint_reaches(proc, tmp_path / "killed" / CHECKPOINT, kill_at)
+    _finish(full)
+    killed_at = _checkpoint_step(tmp_path / "killed" / CHECKPOINT)
+    assert kill_at <= killed_at < total
+
+    resumed = _cli("train", "--resume", "--out", tmp_path / "killed", "--quiet")  # everything else from the run
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = (load_checkpoint(tmp_path / run / CHECKPOINT)["trainer"] for run in ("full", "killed"))
+    assert a["step"] == b["step"] == total
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]], killed_at
+    assert_same_tensors(a["model"], b["model"])
+    assert_same_optimizer_state(a["optimizer"], b["optimizer"])
+    assert [r["loss"] for r in a["history"]] == [r["loss"] for r in b["history"]]
+    assert a["valid_history"] == b["valid_history"] and len(a["valid_history"]) == total // 2
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory):
+    """A tiny trained run, a copy whose only checkpoint is truncated, and one with a corrupt config."""
+    from pyro_vrnn.cli import main
+
+    root = tmp_path_factory.mktemp("cli")
+    assert main(["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", "2", "--quiet",
+                 "--checkpoint-every", "1", "--out", str(root / "run")]) == 0
+    import shutil
+
+    shutil.copytree(root / "run", root / "corrupt")
+    (root / "corrupt" / PREVIOUS).unlink(missing_ok=True)
+    (root / "corrupt" / CHECKPOINT).write_bytes((root / "run" / CHECKPOINT).read_bytes()[:300])
+    shutil.copytree(root / "run", root / "garbage")
+    for name in (CHECKPOINT, PREVIOUS):
+        if (root / "garbage" / name).exists():
+            (root / "garbage" / name).write_bytes(b"\x00not a checkpoint")
+    (root / "a_file").write_text("not a run folder")
+    return root
+
+
+def _error_cases(root):
+    run, out = str(root / "run"), str(root / "new")
+    train = ["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--quiet"]
+    return {
+        "no command": ([], "required: COMMAND"),
+        "unknown command": (["fly"], "invalid choice: 'fly'"),
+        "unknown model": (["train", "--model", "vrnn-huge", *CLI_DATA, "--out", out], "invalid choice: 'vrnn-huge'"),
+        "no model": (["train", *CLI_DATA, "--out", out], "--model is required"),
+        "missing data path": (["train", "--model", "rnn-normal", "--data", str(root / "nope.pickle")[0:0] +
+                               f"music:{root / 'nope.pickle'}", "--out", out], "no such file"),
+        "unknown data": (["train", "--model", "rnn-normal", "--data", "jsb", "--out", out], "unknown dataset 'jsb'"),
+        "bad data option": (["train", "--model", "rnn-normal", "--data", "speech-synthetic", "--data-option",
+                             "colour=1", "--out", out], "colour"),
+        "negative steps": ([*train, "--steps", "-1", "--out", out], "--steps: expected an integer >= 0, got '-1'"),
+        "zero batch size": ([*train, "--batch-size", "0", "--out", out], "--batch-size: expected a positive integer"),
+        "negative h-dim": ([*train, "--h-dim", "-3", "--out", out], "--h-dim: expected a positive integer, got '-3'"),
+        "bad dims": ([*train, "--feature-dims", "4,x", "--out", out], "--feature-dims"),
+        "nan lr": ([*train, "--lr", "nan", "--out", out], "--lr: expected a positive number"),
+        "negative KL start": ([*train, "--steps", "1", "--kl-anneal-steps", "3", "--kl-anneal-start", "-5",
+                               "--out", str(root / "kl")], "must be in (0, 1], got -5"),
+        "unknown device": ([*train, "--device", "tpu9", "--out", out], "unknown device 'tpu9'"),
+        "cuda without GPU": ([*train, "--device", "cuda", "--out", out], "no CUDA device"),
+        "run exists without --resume": ([*train, "--steps", "1", "--out", run], "pass --resume"),
+        "resume as another model": (["train", "--model", "storn", "--resume", "--out", run, "--quiet"],
+                                    "checkpoint of model 'vrnn-normal', not 'storn'"),
+        "resume with other sizes": (["train", "--resume", "--h-dim", "8", "--out", run, "--quiet"],
+                                    "another run: it has model h_dim 4 (asked 8)"),
+        "resume a corrupt run": (["train", "--resume", "--out", str(root / "corrupt"), "--quiet"],
+                                 "checkpoint.pt: unreadable checkpoint"),
+        "resume and overwrite": (["train", "--resume", "--overwrite", "--out", run, "--quiet"], "contradict"),
+        "out is a file": ([*train, "--steps", "1", "--out", str(root / "a_file")], "a_file"),
+        "evaluate a missing run": (["evaluate", str(root / "missing")], "no such run folder"),
+        "evaluate a file": (["evaluate", str(root / "a_file")], "no such run folder"),
+        "evaluate a corrupt run without a good copy": (["evaluate", str(root / "corrupt")], "unreadable checkpoint"),
+        "evaluate garbage checkpoints": (["evaluate", str(root / "garbage")], "checkpoint.prev.pt"),
+        "evaluate zero particles": (["evaluate", run, "--particles", "0"], "--particles: expected a positive"),
+        "evaluate negative chunk": (["evaluate", run, "--chunk-size", "-2"], "--chunk-size"),
+        "evaluate unknown split": (["evaluate", run, "--split", "dev"], "invalid choice: 'dev'"),
+        "sample zero": (["sample", run, "--num", "0", "--out", out], "--num: expected a positive integer, got '0'"),
+        "sample negative length": (["sample", run, "--length", "-1", "--out", out], "--length"),
+        "sample a missing run": (["sample", str(root / "missing"), "--out", out], "no such run folder"),
+        "sample a corrupt run": (["sample", str(root / "corrupt"), "--out", out], "unreadable checkpoint"),
+        "compare unknown model": (["compare", "--models", "rnn-normal,gpt", *CLI_DATA, "--out", out],
+                                  "unknown model(s) gpt"),
+        "compare no models": (["compare", "--models", ",", *CLI_DATA, "--out", out], "(none given)"),
+        "compare missing data": (["compare", "--data", f"speech:{root / 'nope'}", "--out", out], "no such file"),
+    }
+
+
+ERROR_CASES = list(_error_cases(Path("/x")))
+
+
+@pytest.mark.parametrize("case", ERROR_CASES)
+def test_cli_error_is_one_line_on_stderr_with_exit_status_2(cli_runs, case, capsys):
+    from pyro_vrnn.cli import main
+
+    argv, expected = _error_cases(cli_runs)[case]
+    code = main(argv)
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert code == 2, captured.err
+    assert len(lines) == 1 and lines[0].startswith("pyro-vrnn: error: "), captured.err
+    assert expected in lines[0]
+    assert "Traceback" not in captured.err and "Trace Shapes" not in captured.err
+
+
+@pytest.mark.parametrize("case", ["unknown model", "evaluate a corrupt run without a good copy"])
+def test_cli_error_exit_status_of_the_real_process(cli_runs, case):
+    argv, expected = _error_cases(cli_runs)[case]
+    result = _cli(*argv)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_resume_falls_back_to_the_last_good_checkpoint(cli_runs, tmp_path, capsys):
+    import shutil
+
+    from pyro_vrnn.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(cli_runs / "run", run)
+    assert main(["train", "--resume", "--steps", "3", "--checkpoint-every", "1", "--out", str(run), "--quiet"]) == 0
+    (run / CHECKPOINT).write_bytes((run / CHECKPOINT).read_bytes()[:-50])  # step 3 damaged; prev is step 2
+    capsys.readouterr()
+    assert main(["train", "--resume", "--steps", "4", "--out", str(run), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "pyro-vrnn: warning:" in err and "last good checkpoint" in err and "Traceback" not in err
+    assert load_checkpoint(run / CHECKPOINT)["step"] == 4
+
+
+def test_cli_divergence_exits_1_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    from pyro_vrnn.cli import main
+
+    run = tmp_path / "run"
+    code = main(["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", "40", "--lr", "1000",
+                 "--checkpoint-every", "1", "--quiet", "--out", str(run)])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error" in line]
+    assert code == 1 and len(errors) == 1 and "bad steps in a row" in errors[0], err
+    assert "Traceback" not in err
+    payload, path = load_latest(run)
+    assert path.name == CHECKPOINT and 0 < payload["step"] < 40
+    assert all(torch.isfinite(v).all() for v in payload["trainer"]["model"].values())
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_cli_out_of_memory_names_the_knob_to_turn(cli_runs, tmp_path, monkeypatch, capsys, command):
+    from pyro.infer import Trace_ELBO
+
+    import pyro_vrnn.evaluation
+    from pyro_vrnn.cli import main
+
+    def oom(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    if command == "train":
+        monkeypatch.setattr(Trace_ELBO, "loss_and_grads", oom)
+        argv = ["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", "2", "--quiet",
+                "--out", str(tmp_path / "run")]
+        knob = "--batch-size"
+    else:
+        monkeypatch.setattr(pyro_vrnn.evaluation, "importance_estimate", oom)
+        argv = ["evaluate", str(cli_runs / "run"), "--particles", "4", "--json", str(tmp_path / "e.json")]
+        knob = "--chunk-size"
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert err.startswith("pyro-vrnn: error: out of memory during") and knob in err
