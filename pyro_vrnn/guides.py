@@ -4,7 +4,8 @@ A guide component splits its work in two, so that everything that does not depen
 sampled latents runs once for all time steps:
 
 - ``encode(x, x_features, mask)`` -> a context ``(B, T, C)`` computed in one batched call
-  (features of ``x``, a forward or backward RNN over the sequence);
+  (features of ``x``, a forward or backward RNN over the sequence, or already their share of
+  the head's first layer: what a context is, is the guide's own business);
 - ``forward(context_t, h)`` -> a distribution over ``z_t`` with event shape ``(Z,)``, where
   ``context_t`` is ``(B, C)`` and ``h`` is the model's ``h_{t-1}`` of shape ``(..., B, H)``
   (``None`` when ``uses_model_state`` is False, in which case the guide never runs the
@@ -13,9 +14,12 @@ sampled latents runs once for all time steps:
 
 from __future__ import annotations
 
+import itertools
+
 import pyro.distributions as dist
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .nn import MLP, broadcast_cat, positive_scale
 
@@ -65,7 +69,33 @@ class GaussianHead(nn.Module):
         self.raw_scale = nn.Linear(self.net.out_dim, z_dim)
 
     def forward(self, v: torch.Tensor):
-        hidden = self.net(v)
+        return self._distribution(self.net(v))
+
+    @property
+    def splits_first_layer(self) -> bool:
+        """Whether :meth:`project_context` / :meth:`forward_projected` apply (the MLP has a layer)."""
+        return len(self.net) > 0
+
+    def project_context(self, context: torch.Tensor) -> torch.Tensor:
+        """``W_1[:, :C] c + b_1``: the context's share of the first layer, for all steps at once.
+
+        The first layer of ``forward(cat([c, h]))`` splits as ``W_1^c c + W_1^h h + b_1``; when
+        ``c`` is known for every step before the loop (features of ``x``, a backward RNN), its
+        share runs as one batched matmul and each step adds only ``W_1^h h``.
+        ``(..., T, C) -> (..., T, hidden_dims[0])``.
+        """
+        first = self.net[0]
+        return F.linear(context, first.weight[:, :context.shape[-1]], first.bias)
+
+    def forward_projected(self, projected: torch.Tensor, h: torch.Tensor):
+        """``forward(cat([c, h]))`` given ``projected = project_context(c)`` (broadcasting leading dims)."""
+        first = self.net[0]
+        hidden = projected + F.linear(h, first.weight[:, first.in_features - h.shape[-1]:])
+        for layer in itertools.islice(self.net, 1, None):
+            hidden = layer(hidden)
+        return self._distribution(hidden)
+
+    def _distribution(self, hidden: torch.Tensor):
         raw = self.raw_scale(hidden)
         scale = raw.abs() + self.scale_floor if self.scale == "square" else positive_scale(raw, self.scale_floor)
         return StepIndependent(dist.Normal(self.loc(hidden), scale), 1)
@@ -101,9 +131,12 @@ class FilteringGuide(nn.Module):
         self.head = GaussianHead(x_feature_dim + h_dim, z_dim, hidden_dims, activation, scale_floor=scale_floor)
 
     def encode(self, x, x_features, mask):
-        return x_features
+        """The context is ``phi_x(x)``'s share of the head's first layer, for all steps at once."""
+        return self.head.project_context(x_features) if self.head.splits_first_layer else x_features
 
     def forward(self, context_t, h):
+        if self.head.splits_first_layer:
+            return self.head.forward_projected(context_t, h)
         return self.head(broadcast_cat([context_t, h]))
 
 
@@ -150,8 +183,11 @@ class SmoothingGuide(nn.Module):
         self.head = GaussianHead(rnn_dim + h_dim, z_dim, hidden_dims, activation, scale_floor=scale_floor)
 
     def encode(self, x, x_features, mask):
-        backward = self.rnn(reverse_padded(x_features, mask))[0]
-        return reverse_padded(backward, mask)
+        """``a_t`` (its share of the head's first layer, when the head has one) for all steps at once."""
+        backward = reverse_padded(self.rnn(reverse_padded(x_features, mask))[0], mask)
+        return self.head.project_context(backward) if self.head.splits_first_layer else backward
 
     def forward(self, context_t, h):
+        if self.head.splits_first_layer:
+            return self.head.forward_projected(context_t, h)
         return self.head(broadcast_cat([context_t, h]))

@@ -162,3 +162,16 @@ def test_replayed_model_sites_use_the_batched_log_densities():
         assert isinstance(site["fn"], StepIndependent) and site["fn"].precomputed[0] is site["value"]
         expected = dist.Independent(site["fn"].base_dist, 1).log_prob(site["value"])
         assert torch.allclose(site["fn"].log_prob(site["value"]), expected, rtol=0, atol=1e-12)
+
+
+def test_guide_head_with_projected_context_equals_head_on_concatenated_input():
+    from pyro_vrnn.guides import GaussianHead
+    head = GaussianHead(5 + 4, 3, hidden_dims=(6, 7)).double()
+    g = torch.Generator().manual_seed(0)
+    context = torch.randn(2, 8, 5, generator=g, dtype=torch.float64)  # (B, T, C)
+    h = torch.randn(3, 2, 4, generator=g, dtype=torch.float64)  # particles in front
+    expected = head(torch.cat([context[:, 1].expand(3, 2, 5), h], -1))
+    got = head.forward_projected(head.project_context(context)[:, 1], h)
+    assert got.batch_shape == expected.batch_shape
+    assert torch.allclose(got.mean, expected.mean, rtol=0, atol=1e-12)
+    assert torch.allclose(got.stddev, expected.stddev, rtol=0, atol=1e-12)
