@@ -25,6 +25,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from .runs import DEFAULT_TRAINING
+
 PROG = "pyro-vrnn"
 
 MAIN_DESCRIPTION = """\
@@ -101,8 +103,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the descriptions' layout; shows a default only where one is set and not already told."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "[default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} [default: %(default)s]"
 
 
 # ---------------------------------------------------------------------------- argument types
@@ -160,7 +168,7 @@ def _data_option(text):
 
 
 # ---------------------------------------------------------------------------- argument groups
-def _add_model_args(parser, *, with_model: bool = True):
+def _add_model_args(parser, *, with_model: bool = True, num_components: int = 20):
     from .zoo import EMISSIONS, GUIDES, PRIORS, SEED_MODELS, TRANSITIONS
 
     group = parser.add_argument_group("model (defaults are CPU-sized; sizes are fixed once a run starts)")
@@ -183,7 +191,8 @@ def _add_model_args(parser, *, with_model: bool = True):
     group.add_argument("--hidden-dims", type=_dims, metavar="D1,D2,...",
                        help="hidden widths of the prior, guide and emission nets [default: 64]")
     group.add_argument("--num-components", type=_positive_int,
-                       help="mixture components of the gmm/handwriting emission [default: 20, as the paper]")
+                       help=f"mixture components of the gmm/handwriting emission [default: {num_components}"
+                       + (", as the paper]" if num_components == 20 else "; the paper used 20]"))
 
 
 def _add_data_args(parser, *, required: bool):
@@ -199,14 +208,14 @@ def _add_data_args(parser, *, required: bool):
                             "test_chunking=chunks (speech); num_train=100 (synthetic sets)")
 
 
-def _add_training_args(parser):
+def _add_training_args(parser, defaults: dict):
     group = parser.add_argument_group("training")
     budget = group.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=_nonnegative_int, help="SVI steps (minibatches) in total; with --resume "
-                        "the run continues up to this step [default: 1000]")
+                        f"the run continues up to this step [default: {defaults['steps']}]")
     budget.add_argument("--epochs", type=_positive_int, help="instead of --steps: passes over the training split")
-    group.add_argument("--batch-size", type=_positive_int, help="sequences per minibatch [default: 32]")
-    group.add_argument("--lr", type=_positive_float, help="Adam learning rate [default: 0.001]")
+    group.add_argument("--batch-size", type=_positive_int, help=f"sequences per minibatch [default: {defaults['batch_size']}]")
+    group.add_argument("--lr", type=_positive_float, help=f"Adam learning rate [default: {defaults['lr']:g}]")
     group.add_argument("--clip-norm", type=_positive_float, help="per-parameter gradient-norm clip [default: 10]")
     group.add_argument("--elbo", choices=("trace", "meanfield", "iwae"), help="trace (Monte-Carlo KL), "
                        "meanfield (analytic KL where possible) or iwae [default: trace]")
@@ -218,9 +227,10 @@ def _add_training_args(parser):
                        help="batch sequences of similar length together (less padding)")
     group.add_argument("--valid-every", type=_nonnegative_int, metavar="N",
                        help="validation loss (negative ELBO per step) every N steps; 0 = never "
-                            "[default: train 100, compare 0]")
+                            f"[default: {defaults['valid_every']}]")
     group.add_argument("--checkpoint-every", type=_nonnegative_int, metavar="N",
-                       help="write a checkpoint every N steps (and always at the end) [default: 100]")
+                       help="write a checkpoint every N steps (and always at the end; 0 = only at the end) "
+                       f"[default: {defaults['checkpoint_every']}]")
 
 
 def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and latent noise [default: 0]"):
@@ -233,6 +243,18 @@ def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and late
     group.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
     group.add_argument("--validate", action="store_true",
                        help="turn Pyro's distribution argument checks on (slower; off by default)")
+
+
+# ---------------------------------------------------------------------------- defaults
+TRAIN_DEFAULTS = {**DEFAULT_TRAINING, "valid_every": 100}
+MODEL_DEFAULTS = {"transition": "lstm", "z_dim": 16, "h_dim": 64, "feature_dims": [64], "hidden_dims": [64],
+                  "num_components": 20}
+COMPARE_DEFAULTS = {"steps": 200, "batch_size": 32, "lr": 3e-3, "valid_every": 0, "checkpoint_every": 0,
+                    "particles": 50, "num_components": 5}
+TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
+                  "elbo": "elbo", "annealing_steps": "kl_anneal_steps", "annealing_start": "kl_anneal_start",
+                  "valid_every": "valid_every", "checkpoint_every": "checkpoint_every",
+                  "bucket_by_length": "bucket_by_length"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -251,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="start again even if RUN_DIR holds a run")
     _add_model_args(p)
     _add_data_args(p, required=False)
-    _add_training_args(p)
+    _add_training_args(p, TRAIN_DEFAULTS)
     _add_runtime_args(p)
     p.set_defaults(func=cmd_train)
 
@@ -286,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="rnn-normal,rnn-gmm,storn,vrnn-normal,vrnn-gmm", metavar="A,B,...",
                    help="comma-separated model names")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (one run folder per model inside)")
-    p.add_argument("--resume", action="store_true", help="continue or reuse the runs already in DIR")
+    p.add_argument("--resume", action="store_true", help="continue (or reuse, if already at --steps) the runs "
+                   "in DIR; without it, runs already in DIR are trained again from scratch")
     p.add_argument("--particles", type=_positive_int, default=None, metavar="K",
                    help="importance samples per test sequence [default: 50]")
     p.add_argument("--chunk-size", type=_positive_int, default=None, metavar="C", help="particles run together")
@@ -298,23 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", choices=("sequence", "step"), default=None,
                    help="table unit: nats per sequence (VRNN paper) or per time step (music papers) "
                         "[default: step for music, else sequence]")
-    _add_model_args(p, with_model=False)
+    _add_model_args(p, with_model=False, num_components=COMPARE_DEFAULTS["num_components"])
     _add_data_args(p, required=True)
-    _add_training_args(p)
+    _add_training_args(p, {**TRAIN_DEFAULTS, **COMPARE_DEFAULTS})
     _add_runtime_args(p)
     p.set_defaults(func=cmd_compare)
     return parser
-
-
-# ---------------------------------------------------------------------------- defaults
-MODEL_DEFAULTS = {"transition": "lstm", "z_dim": 16, "h_dim": 64, "feature_dims": [64], "hidden_dims": [64],
-                  "num_components": 20}
-COMPARE_DEFAULTS = {"steps": 200, "batch_size": 32, "lr": 3e-3, "valid_every": 0, "checkpoint_every": 0,
-                    "particles": 50, "num_components": 5}
-TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
-                  "elbo": "elbo", "annealing_steps": "kl_anneal_steps", "annealing_start": "kl_anneal_start",
-                  "valid_every": "valid_every", "checkpoint_every": "checkpoint_every",
-                  "bucket_by_length": "bucket_by_length"}
 
 
 def _setup_runtime(args):
@@ -400,7 +412,7 @@ def cmd_train(args) -> int:
     training = _training_settings(args, len(dataset.train), saved and saved["training"])
     seed = args.seed if args.seed is not None else (saved["seed"] if saved else 0)
     if saved is None and args.valid_every is None:
-        training["valid_every"] = 100
+        training["valid_every"] = TRAIN_DEFAULTS["valid_every"]
     config = make_config(spec, data, data_options=options, seed=seed, **training)
     log(dataset.describe())
     result = train_run(config, run_dir, resume=args.resume, overwrite=args.overwrite, device=device,
