@@ -131,16 +131,18 @@ def meaning(meta: dict) -> str:
     what = "negative log-likelihood (lower is better)" if meta["unit"] == "step" else \
         "log-likelihood (higher is better)"
     norm = "" if meta["kind"] == "music" else " of the normalized data"
-    return (f"Average {meta['split']} {what} in {per}{norm}: ≥ is the ELBO (a lower bound on the "
-            f"log-likelihood), ≈ the importance-sampled estimate with K={meta['particles']} particles, = exact "
-            f"(RNNs have no latents); ± is one standard error over {meta['split']} sequences.")
+    bound = ("the negative ELBO (an upper bound on the NLL)" if meta["unit"] == "step"
+             else "the ELBO (a lower bound on the log-likelihood)")
+    return (f"Average {meta['split']} {what} in {per}{norm}: the ≥ column is {bound}, ≈ the importance-sampled "
+            f"estimate with K={meta['particles']} particles, = exact (RNNs have no latents); ± is one standard "
+            f"error over {meta['split']} sequences.")
 
 
 def markdown_table(rows: list, meta: dict) -> str:
     """The table in Markdown, in the unit of ``meta["unit"]``."""
     step = meta["unit"] == "step"
     if step:
-        header = "| model | ≥ ELBO NLL | ≈ IS NLL | = exact NLL | parameters | train s |"
+        header = "| model | ≥ −ELBO (NLL bound) | ≈ IS NLL | = exact NLL | parameters | train s |"
     else:
         header = "| model | ≥ ELBO | ≈ IS log-likelihood | = exact log-likelihood | parameters | train s |"
     lines = [header, "| --- | ---: | ---: | ---: | ---: | ---: |"]
