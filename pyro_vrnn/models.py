@@ -65,6 +65,8 @@ def _unique_pyro_name(base: str) -> str:
 
 
 def _masked(fn, mask_t):
+    if type(fn) is dist.Independent:  # a free same-shape expand under pyro.plate (see StepIndependent)
+        fn = StepIndependent(fn.base_dist, fn.reinterpreted_batch_ndims, validate_args=fn._validate_args)
     return fn if mask_t is None else fn.mask(mask_t)
 
 
