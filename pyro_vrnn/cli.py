@@ -249,7 +249,7 @@ def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and late
 TRAIN_DEFAULTS = {**DEFAULT_TRAINING, "valid_every": 100}
 MODEL_DEFAULTS = {"transition": "lstm", "z_dim": 16, "h_dim": 64, "feature_dims": [64], "hidden_dims": [64],
                   "num_components": 20}
-COMPARE_DEFAULTS = {"steps": 200, "batch_size": 32, "lr": 3e-3, "valid_every": 0, "checkpoint_every": 0,
+COMPARE_DEFAULTS = {"steps": 400, "batch_size": 32, "lr": 3e-3, "valid_every": 0, "checkpoint_every": 0,
                     "particles": 50, "num_components": 5}
 TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
                   "elbo": "elbo", "annealing_steps": "kl_anneal_steps", "annealing_start": "kl_anneal_start",
