@@ -6,6 +6,8 @@ sampled latents runs once for all time steps:
 - ``encode(x, x_features, mask)`` -> a context ``(B, T, C)`` computed in one batched call
   (features of ``x``, a forward or backward RNN over the sequence, or already their share of
   the head's first layer: what a context is, is the guide's own business);
+- optionally ``stepper()`` -> a callable equal to ``forward`` for the steps of one guide call
+  (it may hoist per-call work, e.g. weight slices, out of the loop);
 - ``forward(context_t, h)`` -> a distribution over ``z_t`` with event shape ``(Z,)``, where
   ``context_t`` is ``(B, C)`` and ``h`` is the model's ``h_{t-1}`` of shape ``(..., B, H)``
   (``None`` when ``uses_model_state`` is False, in which case the guide never runs the
@@ -87,10 +89,15 @@ class GaussianHead(nn.Module):
         first = self.net[0]
         return F.linear(context, first.weight[:, :context.shape[-1]], first.bias)
 
-    def forward_projected(self, projected: torch.Tensor, h: torch.Tensor):
-        """``forward(cat([c, h]))`` given ``projected = project_context(c)`` (broadcasting leading dims)."""
+    def h_weight(self, h_dim: int) -> torch.Tensor:
+        """``W_1^h``, the columns of the first layer that multiply ``h`` (a view; slice it once per call)."""
         first = self.net[0]
-        hidden = projected + F.linear(h, first.weight[:, first.in_features - h.shape[-1]:])
+        return first.weight[:, first.in_features - h_dim:]
+
+    def forward_projected(self, projected: torch.Tensor, h: torch.Tensor, h_weight: torch.Tensor | None = None):
+        """``forward(cat([c, h]))`` given ``projected = project_context(c)`` (broadcasting leading dims)
+        and optionally ``h_weight = self.h_weight(H)`` sliced once for all steps."""
+        hidden = projected + F.linear(h, h_weight if h_weight is not None else self.h_weight(h.shape[-1]))
         for layer in itertools.islice(self.net, 1, None):
             hidden = layer(hidden)
         return self._distribution(hidden)
@@ -127,7 +134,7 @@ class FilteringGuide(nn.Module):
     def __init__(self, x_feature_dim: int, h_dim: int, z_dim: int, hidden_dims=(64,), activation="relu",
                  scale_floor=1e-3):
         super().__init__()
-        self.z_dim = z_dim
+        self.z_dim, self.h_dim = z_dim, h_dim
         self.head = GaussianHead(x_feature_dim + h_dim, z_dim, hidden_dims, activation, scale_floor=scale_floor)
 
     def encode(self, x, x_features, mask):
@@ -138,6 +145,13 @@ class FilteringGuide(nn.Module):
         if self.head.splits_first_layer:
             return self.head.forward_projected(context_t, h)
         return self.head(broadcast_cat([context_t, h]))
+
+    def stepper(self):
+        """``forward`` for the steps of one guide call, with ``W_1^h`` sliced once, not per step."""
+        if not self.head.splits_first_layer:
+            return self
+        h_weight = self.head.h_weight(self.h_dim)
+        return lambda context_t, h: self.head.forward_projected(context_t, h, h_weight)
 
 
 class STORNGuide(nn.Module):
@@ -177,7 +191,7 @@ class SmoothingGuide(nn.Module):
     def __init__(self, x_feature_dim: int, h_dim: int, z_dim: int, rnn_dim: int = 64, hidden_dims=(64,),
                  activation="relu", rnn="lstm", scale_floor=1e-3):
         super().__init__()
-        self.z_dim = z_dim
+        self.z_dim, self.h_dim = z_dim, h_dim
         rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[rnn]
         self.rnn = rnn_cls(x_feature_dim, rnn_dim, batch_first=True)
         self.head = GaussianHead(rnn_dim + h_dim, z_dim, hidden_dims, activation, scale_floor=scale_floor)
@@ -191,3 +205,10 @@ class SmoothingGuide(nn.Module):
         if self.head.splits_first_layer:
             return self.head.forward_projected(context_t, h)
         return self.head(broadcast_cat([context_t, h]))
+
+    def stepper(self):
+        """``forward`` for the steps of one guide call, with ``W_1^h`` sliced once, not per step."""
+        if not self.head.splits_first_layer:
+            return self
+        h_weight = self.head.h_weight(self.h_dim)
+        return lambda context_t, h: self.head.forward_projected(context_t, h, h_weight)

@@ -254,6 +254,7 @@ class SequenceModel(PyroModule):
         x_features = self.phi_x(x)
         contexts = self.posterior.encode(x, x_features, mask).unbind(1)
         uses_state = self.posterior.uses_model_state
+        posterior = self.posterior.stepper() if hasattr(self.posterior, "stepper") else self.posterior
         feature_steps = x_features.unbind(1) if uses_state else None
         mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
         state = self.transition.initial_state((batch_size,), x) if uses_state else None
@@ -262,7 +263,7 @@ class SequenceModel(PyroModule):
             for t in pyro.markov(range(num_steps)):
                 h = self.transition.output(state) if uses_state else None
                 with _annealed(annealing_factor):
-                    z = pyro.sample(f"z_{t}", _masked(self.posterior(contexts[t], h), mask_steps[t]))
+                    z = pyro.sample(f"z_{t}", _masked(posterior(contexts[t], h), mask_steps[t]))
                 if uses_state:
                     z_feature = self.phi_z(z)
                     state = self.next_state(state, feature_steps[t], z_feature) if t + 1 < num_steps else None
