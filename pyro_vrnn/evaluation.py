@@ -130,6 +130,11 @@ def format_summary(result: dict) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.append(f"{result['num_sequences']} sequences, {result['num_steps']} steps; ± is the standard error over "
                  f"sequences (Monte-Carlo s.e. of the IS estimate: {result['log_likelihood_mc_se']:.3g} per sequence)")
+    if not result["exact"]:
+        k, ess = result["num_particles"], result["ess_mean"]
+        note = (" -- few particles carry the weight: ≈ is then a loose lower bound and its Monte-Carlo s.e. "
+                "is unreliable; more particles or a better guide tighten it") if ess < max(2.0, 0.05 * k) else ""
+        lines.append(f"effective sample size: {ess:.3g} of {k} particles on average{note}")
     return "\n".join(lines)
 
 
