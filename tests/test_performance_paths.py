@@ -175,3 +175,27 @@ def test_guide_head_with_projected_context_equals_head_on_concatenated_input():
     assert got.batch_shape == expected.batch_shape
     assert torch.allclose(got.mean, expected.mean, rtol=0, atol=1e-12)
     assert torch.allclose(got.stddev, expected.stddev, rtol=0, atol=1e-12)
+
+
+def test_benchmark_scripts_run_at_a_tiny_size(tmp_path):
+    """Every benchmark script runs end to end (tiny sizes, in a subprocess: they set torch threads)."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    code = f"""
+import sys
+sys.path.insert(0, {str(root / 'benchmarks')!r})
+import generate, importance, train_step
+train_step.main(['--sizes', 'tiny', '--repeats', '2', '--warmup', '1', '--validation', 'both',
+                 '--json', {str(tmp_path / 'train.json')!r}])
+importance.main(['--particles', '6', '--chunk-sizes', '6', '4', '--loop-particles', '2', '--batch', '2',
+                 '--steps', '3', '--h-dim', '8', '--z-dim', '2', '--json', {str(tmp_path / 'is.json')!r}])
+generate.main(['--sizes', 'tiny', '--steps', '4', '--num-sequences', '2', '--repeats', '2',
+               '--json', {str(tmp_path / 'gen.json')!r}])
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, capture_output=True, timeout=120)
+    train = json.loads((tmp_path / "train.json").read_text())
+    assert {"size", "torch_ms", "pyro_ms", "ratio"} <= set(train[0]) and train[0]["size"] == "tiny"
+    assert {"loop_ms", "vectorized_ms", "speedup"} <= set(json.loads((tmp_path / "is.json").read_text())[0])
+    assert {"torch_ms", "pyro_ms", "ratio"} <= set(json.loads((tmp_path / "gen.json").read_text())[0])
