@@ -179,6 +179,11 @@ class SequenceModel(PyroModule):
         self._state_cache = None
         self._check_sizes()
 
+    def __getstate__(self):  # the guide's one-use cache holds autograd graph tensors: never copy it
+        state = dict(super().__getstate__())
+        state["_state_cache"] = None
+        return state
+
     def __setstate__(self, state):  # copies must not share parameter-store names
         super().__setstate__(state)
         self._pyro_name = _unique_pyro_name(type(self).__name__.lower())

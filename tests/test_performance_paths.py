@@ -199,3 +199,14 @@ generate.main(['--sizes', 'tiny', '--steps', '4', '--num-sequences', '2', '--rep
     assert {"size", "torch_ms", "pyro_ms", "ratio"} <= set(train[0]) and train[0]["size"] == "tiny"
     assert {"loop_ms", "vectorized_ms", "speedup"} <= set(json.loads((tmp_path / "is.json").read_text())[0])
     assert {"torch_ms", "pyro_ms", "ratio"} <= set(json.loads((tmp_path / "gen.json").read_text())[0])
+
+
+def test_a_model_with_a_pending_guide_cache_can_be_deep_copied():
+    import copy
+
+    model = VRNN(3, 2, 8, feature_dims=(8,), hidden_dims=(8,))
+    x = torch.randn(2, 4, 3)
+    model.guide(x)  # leaves phi_x(x) and the recurrent states for the next model call
+    clone = copy.deepcopy(model)
+    assert clone._state_cache is None and model._state_cache is not None
+    assert torch.isfinite(torch.tensor(Trace_ELBO(max_plate_nesting=1).loss(clone.model, clone.guide, x)))
