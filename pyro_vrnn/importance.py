@@ -122,6 +122,8 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
     nothing (a model without latents) every weight equals ``log p(x)`` and one particle is run.
     Returns ``(log_weights, has_latents)``.
     """
+    if not isinstance(x, torch.Tensor) or x.dim() < 1:
+        raise ValueError(f"x must be a (batch, time, x_dim) tensor, got {type(x).__name__}")
     if num_particles < 1:
         raise ValueError(f"num_particles must be >= 1, got {num_particles}")
     chunk_size = num_particles if chunk_size is None else int(chunk_size)
@@ -165,7 +167,7 @@ def importance_estimate(model, guide, x, mask=None, num_particles: int = 100, ch
     ess = (2 * torch.logsumexp(log_w, 0) - torch.logsumexp(2 * log_w, 0)).exp()
     steps = mask.sum(1) if mask is not None else torch.full((x.shape[0],), x.shape[1], device=x.device)
     return ImportanceEstimate(log_likelihood=log_mean_w, log_likelihood_se=ll_se, elbo=log_w.mean(0),
-                              elbo_se=elbo_se, ess=ess if has_latents else torch.full_like(ess, num_particles),
+                              elbo_se=elbo_se, ess=ess,
                               num_steps=steps.double(), num_particles=num_particles if has_latents else 1)
 
 
