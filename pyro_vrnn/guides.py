@@ -123,7 +123,24 @@ def reverse_padded(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return x.gather(1, index.unsqueeze(-1).expand_as(x))
 
 
-class FilteringGuide(nn.Module):
+class _ContextStateGuide(nn.Module):
+    """Shared by the guides whose head reads ``[context_t, h_{t-1}]``: ``self.head`` is a
+    :class:`GaussianHead` over ``C + H`` inputs and ``self.h_dim`` is ``H``."""
+
+    def forward(self, context_t, h):
+        if self.head.splits_first_layer:
+            return self.head.forward_projected(context_t, h)
+        return self.head(broadcast_cat([context_t, h]))
+
+    def stepper(self):
+        """``forward`` for the steps of one guide call, with ``W_1^h`` sliced once, not per step."""
+        if not self.head.splits_first_layer:
+            return self
+        h_weight = self.head.h_weight(self.h_dim)
+        return lambda context_t, h: self.head.forward_projected(context_t, h, h_weight)
+
+
+class FilteringGuide(_ContextStateGuide):
     """The VRNN encoder ``q(z_t | x_t, h_{t-1}) = N(mu_enc([phi_x(x_t), h]), diag sigma_enc^2)``.
 
     Shares ``phi_x`` and the recurrence with the model (as in Chung et al. 2015).
@@ -141,17 +158,6 @@ class FilteringGuide(nn.Module):
         """The context is ``phi_x(x)``'s share of the head's first layer, for all steps at once."""
         return self.head.project_context(x_features) if self.head.splits_first_layer else x_features
 
-    def forward(self, context_t, h):
-        if self.head.splits_first_layer:
-            return self.head.forward_projected(context_t, h)
-        return self.head(broadcast_cat([context_t, h]))
-
-    def stepper(self):
-        """``forward`` for the steps of one guide call, with ``W_1^h`` sliced once, not per step."""
-        if not self.head.splits_first_layer:
-            return self
-        h_weight = self.head.h_weight(self.h_dim)
-        return lambda context_t, h: self.head.forward_projected(context_t, h, h_weight)
 
 
 class STORNGuide(nn.Module):
@@ -179,7 +185,7 @@ class STORNGuide(nn.Module):
         return self.head(context_t)
 
 
-class SmoothingGuide(nn.Module):
+class SmoothingGuide(_ContextStateGuide):
     """A smoothing posterior ``q(z_t | h_{t-1}, x_{>=t})`` (as in SRNN and the DMM's guide).
 
     ``a_t = BackwardRNN(phi_x(x_{>=t}))`` runs once over the whole sequence (respecting each
@@ -201,14 +207,3 @@ class SmoothingGuide(nn.Module):
         backward = reverse_padded(self.rnn(reverse_padded(x_features, mask))[0], mask)
         return self.head.project_context(backward) if self.head.splits_first_layer else backward
 
-    def forward(self, context_t, h):
-        if self.head.splits_first_layer:
-            return self.head.forward_projected(context_t, h)
-        return self.head(broadcast_cat([context_t, h]))
-
-    def stepper(self):
-        """``forward`` for the steps of one guide call, with ``W_1^h`` sliced once, not per step."""
-        if not self.head.splits_first_layer:
-            return self
-        h_weight = self.head.h_weight(self.h_dim)
-        return lambda context_t, h: self.head.forward_projected(context_t, h, h_weight)
