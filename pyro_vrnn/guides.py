@@ -159,7 +159,6 @@ class FilteringGuide(_ContextStateGuide):
         return self.head.project_context(x_features) if self.head.splits_first_layer else x_features
 
 
-
 class STORNGuide(nn.Module):
     """STORN's recognition model ``q(z_t | x_{<=t})`` from its own forward RNN over ``x``.
 
