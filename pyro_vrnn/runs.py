@@ -27,7 +27,7 @@ import torch
 from . import __version__
 from .checkpoint import CHECKPOINT, CheckpointError, load_latest, save_checkpoint, set_rng_state
 from .data import Normalizer, load_dataset
-from .training import KLAnnealing, Trainer, resolve_device
+from .training import DivergenceError, KLAnnealing, Trainer, resolve_device
 from .zoo import build_model
 
 CONFIG = "config.json"
@@ -184,6 +184,11 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
         if trainer.step_count != last_saved[0]:
             checkpoint()
         log(f"interrupted at step {trainer.step_count}; checkpoint written, continue with --resume")
+        raise
+    except DivergenceError:
+        # skipped steps leave the parameters untouched: the trainer still holds the last good step
+        if trainer.step_count != last_saved[0]:
+            checkpoint()
         raise
     if trainer.step_count != last_saved[0] or not (run_dir / CHECKPOINT).exists():
         checkpoint()

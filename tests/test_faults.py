@@ -790,6 +790,19 @@ def test_cli_divergence_exits_1_with_one_line_and_keeps_the_last_good_checkpoint
     assert all(torch.isfinite(v).all() for v in payload["trainer"]["model"].values())
 
 
+def test_cli_divergence_between_periodic_checkpoints_still_saves_the_last_good_step(tmp_path, capsys):
+    """Skipped steps change nothing, so the run saves the last good step on its way out."""
+    from pyro_vrnn.cli import main
+
+    run = tmp_path / "run"
+    code = main(["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", "40", "--lr", "1000",
+                 "--checkpoint-every", "1000", "--quiet", "--out", str(run)])
+    assert code == 1 and "bad steps in a row" in capsys.readouterr().err
+    payload, path = load_latest(run)
+    assert path.name == CHECKPOINT and 0 < payload["step"] < 40
+    assert all(torch.isfinite(v).all() for v in payload["trainer"]["model"].values())
+
+
 @pytest.mark.parametrize("command", ["train", "evaluate"])
 def test_cli_out_of_memory_names_the_knob_to_turn(cli_runs, tmp_path, monkeypatch, capsys, command):
     from pyro.infer import Trace_ELBO
