@@ -92,42 +92,32 @@ def draw(ax, kind: str, seq, **kwargs):
 
 
 def plot_samples(kind: str, generated, real, path, *, title: str | None = None, sample_rate: int = 16000):
-    """Save a PNG with generated sequences (left column) beside real ones (right column)."""
-    plt = _pyplot()
-    rows = max(len(generated), len(real), 1)
+    """Save a PNG with generated sequences (left column, red for waveforms) beside real ones."""
     wide = kind != "handwriting"
-    fig, axes = plt.subplots(rows, 2, figsize=(10 if wide else 8, (1.8 if wide else 1.6) * rows + 0.6),
-                             squeeze=False)
-    extra = {"sample_rate": sample_rate} if kind == "speech" else {}
-    for col, (label, seqs) in enumerate((("generated", generated), ("data", real))):
-        for row in range(rows):
-            ax = axes[row][col]
-            if row < len(seqs):
-                draw(ax, kind, seqs[row], **({**extra, "color": "tab:red"} if kind == "speech" and col == 0
-                                             else extra))
-            else:
-                ax.axis("off")
-            if row == 0:
-                ax.set_title(label)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return plot_sample_grid(kind, {"generated": generated, "data": real}, path, title=title,
+                            sample_rate=sample_rate, colors={"generated": "tab:red"},
+                            column_width=4.8 if wide else 3.8, row_height=1.8 if wide else 1.6, dpi=100,
+                            title_size=None)
 
 
-def plot_sample_grid(kind: str, columns: dict, path, *, title: str | None = None, sample_rate: int = 16000):
+def plot_sample_grid(kind: str, columns: dict, path, *, title: str | None = None, sample_rate: int = 16000,
+                     colors: dict | None = None, column_width: float | None = None, row_height: float | None = None,
+                     dpi: int = 90, title_size: float | None = 10):
     """Save a PNG with one column per entry of ``columns`` (``{label: [seq, ...]}``), e.g. one per
-    model and one for the data, the sequences of each column stacked."""
+    model and one for the data, the sequences of each column stacked. ``colors`` picks a waveform
+    colour per column label."""
     plt = _pyplot()
     labels = list(columns)
     rows = max((len(v) for v in columns.values()), default=1) or 1
     wide = kind != "handwriting"
-    fig, axes = plt.subplots(rows, len(labels), figsize=((3.6 if wide else 2.8) * len(labels) + 0.4,
-                                                         (1.6 if wide else 1.4) * rows + 0.6), squeeze=False)
-    extra = {"sample_rate": sample_rate} if kind == "speech" else {}
+    column_width = column_width if column_width is not None else (3.6 if wide else 2.8)
+    row_height = row_height if row_height is not None else (1.6 if wide else 1.4)
+    fig, axes = plt.subplots(rows, len(labels), figsize=(column_width * len(labels) + 0.4, row_height * rows + 0.6),
+                             squeeze=False)
     for col, label in enumerate(labels):
+        extra = {"sample_rate": sample_rate} if kind == "speech" else {}
+        if kind == "speech" and colors and label in colors:
+            extra["color"] = colors[label]
         for row in range(rows):
             ax = axes[row][col]
             if row < len(columns[label]):
@@ -135,11 +125,11 @@ def plot_sample_grid(kind: str, columns: dict, path, *, title: str | None = None
             else:
                 ax.axis("off")
             if row == 0:
-                ax.set_title(label, fontsize=10)
+                ax.set_title(label, **({"fontsize": title_size} if title_size else {}))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 
