@@ -105,6 +105,9 @@ def read_flac(path):
     return data.mean(axis=1).astype(np.float32), int(rate)
 
 
+_SPHERE_NUMBER_TYPES = {"-i": (int, "an integer"), "-r": (float, "a number")}
+
+
 def parse_sphere_header(header_bytes, path):
     """Parse a NIST SPHERE header (bytes up to the declared header size) into a dict."""
     try:
@@ -123,17 +126,12 @@ def parse_sphere_header(header_bytes, path):
         if len(parts) != 3 or not parts[1].startswith("-"):
             raise DataError(f"malformed SPHERE header line {line!r}", path, f"header line {number}")
         name, kind, value = parts
-        if kind == "-i":
+        if kind in _SPHERE_NUMBER_TYPES:
+            cast, expected = _SPHERE_NUMBER_TYPES[kind]
             try:
-                fields[name] = int(value)
+                fields[name] = cast(value)
             except ValueError:
-                raise DataError(f"SPHERE field {name} is not an integer: {value!r}", path,
-                                f"header line {number}") from None
-        elif kind == "-r":
-            try:
-                fields[name] = float(value)
-            except ValueError:
-                raise DataError(f"SPHERE field {name} is not a number: {value!r}", path,
+                raise DataError(f"SPHERE field {name} is not {expected}: {value!r}", path,
                                 f"header line {number}") from None
         else:
             fields[name] = value
