@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -118,3 +119,12 @@ def write_json(path: Path | None, payload):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def write_records(path: Path | None, records: list[dict], script: str, argv, device: torch.device) -> None:
+    """Stamp every record with the command that made it and the machine, then :func:`write_json`."""
+    command = " ".join(["python", f"benchmarks/{script}"] + list(sys.argv[1:] if argv is None else argv))
+    machine = machine_info(device)
+    for record in records:
+        record.update(command=command, machine=machine)
+    write_json(path, records)

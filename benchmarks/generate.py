@@ -18,8 +18,8 @@ import pyro
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (add_common_args, interleaved, machine_info, median, ratio_stats,  # noqa: E402
-                     setup_device, write_json)
+from _common import (add_common_args, interleaved, median, ratio_stats,  # noqa: E402
+                     setup_device, write_records)
 from reference_vrnn import torch_generate  # noqa: E402
 from train_step import SIZES, build  # noqa: E402
 
@@ -54,11 +54,7 @@ def main(argv=None):
             records.append(record)
             print(f"{name:6s} torch {record['torch_ms']:8.2f} ms  pyro {record['pyro_ms']:8.2f} ms  "
                   f"ratio {record['ratio']:.3f} (pairs: median {record['pair_ratio_median']:.3f})", flush=True)
-    command = " ".join(["python", "benchmarks/generate.py"] + list(sys.argv[1:] if argv is None else argv))
-    machine = machine_info(device)
-    for record in records:
-        record.update(command=command, machine=machine)
-    write_json(args.json, records)
+    write_records(args.json, records, "generate.py", argv, device)
     return records
 
 

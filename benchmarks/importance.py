@@ -23,7 +23,7 @@ import pyro
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_common_args, machine_info, setup_device, sync, write_json  # noqa: E402
+from _common import add_common_args, setup_device, sync, write_records  # noqa: E402
 
 from pyro_vrnn import VRNN  # noqa: E402
 from pyro_vrnn.importance import importance_log_weights  # noqa: E402
@@ -91,10 +91,8 @@ def main(argv=None):
               "vectorized_ms": chunks[headline], "chunk_size": headline, "speedup": loop_ms / chunks[headline],
               "chunks_ms": {str(k): v for k, v in chunks.items()},
               "speedup_by_chunk": {str(k): loop_ms / v for k, v in chunks.items()},
-              "pyro_validation": args.validation == "on",
-              "command": " ".join(["python", "benchmarks/importance.py"] + list(sys.argv[1:] if argv is None else argv)),
-              "machine": machine_info(device)}
-    write_json(args.json, [record])
+              "pyro_validation": args.validation == "on"}
+    write_records(args.json, [record], "importance.py", argv, device)
     return record
 
 

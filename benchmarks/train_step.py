@@ -28,8 +28,8 @@ import torch
 from pyro.infer import Trace_ELBO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (add_common_args, interleaved, machine_info, median, ratio_stats,  # noqa: E402
-                     setup_device, sync, write_json)
+from _common import (add_common_args, interleaved, median, ratio_stats,  # noqa: E402
+                     setup_device, sync, write_records)
 from reference_vrnn import TorchVRNNLoss  # noqa: E402
 
 from pyro_vrnn import VRNN  # noqa: E402
@@ -189,11 +189,7 @@ def main(argv=None):
               f"[{record['step_gflop']:.2f} GFLOP/step, pyro {record['pyro_tflops_per_s'] * 1e3:.1f} GFLOP/s"
               + (f", {100 * record['pyro_fraction_of_peak']:.1f}% of TF32 peak" if "pyro_fraction_of_peak" in record
                  else "") + "]", flush=True)
-    command = " ".join(["python", "benchmarks/train_step.py"] + list(sys.argv[1:] if argv is None else argv))
-    machine = machine_info(device)
-    for record in records:
-        record.update(command=command, machine=machine)
-    write_json(args.json, records)
+    write_records(args.json, records, "train_step.py", argv, device)
     return records
 
 
