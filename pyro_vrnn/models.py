@@ -386,11 +386,27 @@ def _feature_net(in_dim, feature_dims, activation):
     return MLP(in_dim, feature_dims, activation)
 
 
-def _resolve(component, named: dict[str, Callable[[], nn.Module]], what: str):
+# Named priors and guides, built from the sizes of the model they join (``d`` holds x_dim, z_dim,
+# h_dim, the feature width of phi_x, rnn_dim, hidden_dims and activation).
+PRIOR_BUILDERS: dict[str, Callable[[dict], nn.Module]] = {
+    "conditional": lambda d: ConditionalGaussianPrior(d["h_dim"], d["z_dim"], d["hidden_dims"], d["activation"]),
+    "standard": lambda d: StandardNormalPrior(d["z_dim"]),
+}
+GUIDE_BUILDERS: dict[str, Callable[[dict], nn.Module]] = {
+    "filtering": lambda d: FilteringGuide(d["x_features"], d["h_dim"], d["z_dim"], d["hidden_dims"],
+                                          d["activation"]),
+    "smoothing": lambda d: SmoothingGuide(d["x_features"], d["h_dim"], d["z_dim"], d["rnn_dim"] or d["h_dim"],
+                                          d["hidden_dims"], d["activation"]),
+    "storn": lambda d: STORNGuide(d["x_dim"], d["z_dim"], d["rnn_dim"] or d["h_dim"], d["hidden_dims"],
+                                  d["activation"]),
+}
+
+
+def _resolve(component, builders: dict[str, Callable[[dict], nn.Module]], sizes: dict, what: str):
     if isinstance(component, str):
-        if component not in named:
-            raise ValueError(f"unknown {what} {component!r}; expected one of {sorted(named)} or a module")
-        return named[component]()
+        if component not in builders:
+            raise ValueError(f"unknown {what} {component!r}; expected one of {sorted(builders)} or a module")
+        return builders[component](sizes)
     return component
 
 
@@ -404,15 +420,10 @@ def _latent_components(x_dim, z_dim, h_dim, emission, prior, guide, transition, 
     if isinstance(transition, str):
         transition = make_transition(transition, phi_x.out_dim + phi_z.out_dim, h_dim)
     h_dim = transition.hidden_dim
-    prior = _resolve(prior, {
-        "conditional": lambda: ConditionalGaussianPrior(h_dim, z_dim, hidden_dims, activation),
-        "standard": lambda: StandardNormalPrior(z_dim),
-    }, "prior")
-    posterior = _resolve(guide, {
-        "filtering": lambda: FilteringGuide(phi_x.out_dim, h_dim, z_dim, hidden_dims, activation),
-        "smoothing": lambda: SmoothingGuide(phi_x.out_dim, h_dim, z_dim, rnn_dim or h_dim, hidden_dims, activation),
-        "storn": lambda: STORNGuide(x_dim, z_dim, rnn_dim or h_dim, hidden_dims, activation),
-    }, "guide")
+    sizes = dict(x_dim=x_dim, z_dim=z_dim, h_dim=h_dim, x_features=phi_x.out_dim, rnn_dim=rnn_dim,
+                 hidden_dims=hidden_dims, activation=activation)
+    prior = _resolve(prior, PRIOR_BUILDERS, sizes, "prior")
+    posterior = _resolve(guide, GUIDE_BUILDERS, sizes, "guide")
     if isinstance(emission, str):
         emission = make_emission(emission, phi_z.out_dim + h_dim, x_dim, hidden_dims=hidden_dims,
                                  activation=activation, num_components=num_components)

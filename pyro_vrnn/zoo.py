@@ -25,7 +25,9 @@ models then use ``bernoulli`` instead, so ``rnn-gmm`` and ``vrnn-gmm`` become th
 
 from __future__ import annotations
 
-from .models import RNN, VRNN, SequenceModel
+from .emissions import EMISSIONS as EMISSION_CLASSES
+from .models import GUIDE_BUILDERS, PRIOR_BUILDERS, RNN, VRNN, SequenceModel
+from .transitions import TRANSITIONS as TRANSITION_CLASSES
 
 SEED_MODELS: dict[str, dict] = {
     "rnn-normal": {"family": "rnn", "prior": None, "guide": None, "emission": "normal"},
@@ -38,10 +40,10 @@ SEED_MODELS: dict[str, dict] = {
 
 DISPLAY_NAMES = {"rnn-normal": "RNN-Normal", "rnn-gmm": "RNN-GMM", "storn": "STORN", "vrnn-normal": "VRNN-Normal",
                  "vrnn-gmm": "VRNN-GMM"}
-PRIORS = ("standard", "conditional")
-GUIDES = ("filtering", "smoothing", "storn")
-EMISSIONS = ("normal", "gmm", "bernoulli", "handwriting")
-TRANSITIONS = ("lstm", "gru")
+PRIORS = tuple(PRIOR_BUILDERS)  # the names the library builds, in one place each
+GUIDES = tuple(GUIDE_BUILDERS)
+EMISSIONS = tuple(EMISSION_CLASSES)
+TRANSITIONS = tuple(TRANSITION_CLASSES)
 # the emission a named model uses on each kind of data when none is given explicitly
 _BINARY_KINDS = ("music",)
 
