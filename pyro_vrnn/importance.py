@@ -75,13 +75,31 @@ class _PerParticleNoise(Messenger):
     """Draws each particle's Gaussian noise from that particle's own generator.
 
     The particle plate is dim ``particle_dim`` (negative); a site of shape ``(k, ..., B, Z)`` gets
-    ``loc + scale * eps`` where row ``i`` of ``eps`` comes from ``generators[i]``.
+    ``loc + scale * eps`` where row ``i`` of ``eps`` comes from ``generators[i]``. Each generator
+    draws a block of rows at once, for this site and the next ones of the same shape (a guide's
+    ``z_t`` all share one); the block's size depends on the row's shape only, never on ``k``, so a
+    particle's noise is the same whatever chunk it runs in.
     """
+
+    BLOCK_NUMEL = 1 << 14  # floats per particle and block (64 KiB in float32)
 
     def __init__(self, generators, particle_dim: int):
         super().__init__()
         self.generators = generators
         self.particle_dim = particle_dim
+        self._blocks = {}  # (row shape, dtype, device) -> [(k, n, *row) noise, rows used]
+
+    def _noise(self, row_shape, like):
+        key = (row_shape, like.dtype, like.device)
+        block = self._blocks.get(key)
+        if block is None or block[1] == block[0].shape[1]:
+            rows = max(1, self.BLOCK_NUMEL // max(1, row_shape.numel()))
+            noise = torch.stack([torch.randn((rows,) + row_shape, generator=g, dtype=like.dtype, device=like.device)
+                                 for g in self.generators])
+            block = self._blocks[key] = [noise, 0]
+        eps = block[0][:, block[1]]
+        block[1] += 1
+        return eps
 
     def _pyro_sample(self, msg):
         if msg["is_observed"] or msg["value"] is not None:
@@ -93,9 +111,7 @@ class _PerParticleNoise(Messenger):
         pdim = len(shape) + self.particle_dim - len(msg["fn"].event_shape)
         if pdim < 0 or shape[pdim] != len(self.generators):
             return
-        row_shape = shape[:pdim] + shape[pdim + 1:]
-        eps = torch.stack([torch.randn(row_shape, generator=g, dtype=loc.dtype, device=loc.device)
-                           for g in self.generators], dim=pdim)
+        eps = self._noise(shape[:pdim] + shape[pdim + 1:], loc).movedim(0, pdim)
         msg["value"] = loc + scale * eps
 
 

@@ -242,6 +242,18 @@ class SequenceModel(PyroModule):
         """``h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})``."""
         return self.transition(broadcast_cat([x_feature_t, z_feature_t]), state)
 
+    def _recurrence(self, x_features: torch.Tensor):
+        """``step(t, z_feature_t, state) -> state_t`` equal to ``next_state(state, x_features[:, t], z_feature_t)``.
+
+        The transition's own ``stepper`` when it offers one (it runs the work that depends on
+        ``x`` alone once for all steps), unless a subclass overrides :meth:`next_state`.
+        """
+        stepper = getattr(self.transition, "stepper", None)
+        if stepper is not None and type(self).next_state is SequenceModel.next_state:
+            return stepper(x_features)
+        feature_steps = x_features.unbind(1)
+        return lambda t, z_feature, state: self.next_state(state, feature_steps[t], z_feature)
+
     # ------------------------------------------------------------------ Pyro programs
     def model(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor: float = 1.0):
         """The generative model ``p(x, z)``; samples ``z_{t}`` and observes ``x_{t}``."""
@@ -260,7 +272,7 @@ class SequenceModel(PyroModule):
         contexts = self.posterior.encode(x, x_features, mask).unbind(1)
         uses_state = self.posterior.uses_model_state
         posterior = self.posterior.stepper() if hasattr(self.posterior, "stepper") else self.posterior
-        feature_steps = x_features.unbind(1) if uses_state else None
+        recurrence = self._recurrence(x_features) if uses_state else None
         mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
         state = self.transition.initial_state((batch_size,), x) if uses_state else None
         cache = []
@@ -271,7 +283,7 @@ class SequenceModel(PyroModule):
                     z = pyro.sample(f"z_{t}", _masked(posterior(contexts[t], h), mask_steps[t]))
                 if uses_state:
                     z_feature = self.phi_z(z)
-                    state = self.next_state(state, feature_steps[t], z_feature) if t + 1 < num_steps else None
+                    state = recurrence(t, z_feature, state) if t + 1 < num_steps else None
                     cache.append((z, z_feature, state))
         if self.reuse_guide_states:
             self._state_cache = _GuideCache(x, x_features, cache if uses_state else None)
@@ -328,10 +340,9 @@ class SequenceModel(PyroModule):
         like = x if x is not None else self._reference_tensor()
         cache = self._take_state_cache(x)
         observed = x.unbind(1) if x is not None else (None,) * num_steps
-        if x is not None:  # phi_x(x) of the guide call just before, for this very x, or computed here
-            feature_steps = (cache.x_features if cache is not None else self.phi_x(x)).unbind(1)
-        else:
-            feature_steps = None
+        # phi_x(x) of the guide call just before, for this very x, or computed here
+        x_features = (cache.x_features if cache is not None else self.phi_x(x)) if x is not None else None
+        recurrence = None  # built on first use: while the model replays the guide, it reuses its states
         mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
         state = self.transition.initial_state((batch_size,), like)
         # the guide's steps stay valid while every z_t so far is the guide's own sample (replayed).
@@ -364,9 +375,11 @@ class SequenceModel(PyroModule):
                 if t + 1 < num_steps:
                     if cached is not None:
                         state = cached[2]
+                    elif x_features is None:
+                        state = self.next_state(state, self.phi_x(x_t), z_feature)
                     else:
-                        x_feature = feature_steps[t] if feature_steps is not None else self.phi_x(x_t)
-                        state = self.next_state(state, x_feature, z_feature)
+                        recurrence = recurrence or self._recurrence(x_features)
+                        state = recurrence(t, z_feature, state)
         return torch.stack(samples, dim=-2) if x is None else None
 
     @torch.no_grad()

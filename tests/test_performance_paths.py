@@ -5,9 +5,12 @@
   everything step by step (``reuse_guide_states=False``), for every guide and emission, masks
   and vectorized particles included, and for a component whose distribution cannot be split;
 - the benchmark's plain-PyTorch reference VRNN equals our Pyro ``Trace_ELBO`` step;
+- the LSTM recurrence with its input projection split (``x`` share for all steps at once) and,
+  without autograd, its faster pointwise part equals ``nn.LSTMCell`` on the concatenated input;
 - chunked importance sampling gives the same estimate as unchunked for the same seed.
 """
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from torch import nn
 
 from pyro_vrnn import VRNN, importance_estimate
 from pyro_vrnn.nn import broadcast_cat, broadcast_leading
+from pyro_vrnn.transitions import LSTMTransition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from reference_vrnn import TorchVRNNLoss  # noqa: E402
@@ -210,3 +214,101 @@ def test_a_model_with_a_pending_guide_cache_can_be_deep_copied():
     clone = copy.deepcopy(model)
     assert clone._state_cache is None and model._state_cache is not None
     assert torch.isfinite(torch.tensor(Trace_ELBO(max_plate_nesting=1).loss(clone.model, clone.guide, x)))
+
+
+@contextlib.contextmanager
+def plain_lstm_cell():
+    """Every LSTM step runs ``nn.LSTMCell`` on the concatenated input (the plain path) inside the ``with``."""
+    LSTMTransition.decomposed = False
+    try:
+        yield
+    finally:
+        LSTMTransition.decomposed = True
+
+
+@pytest.mark.parametrize("grad", [True, False])
+def test_lstm_stepper_equals_lstm_cell_on_the_concatenated_input(grad):
+    transition = LSTMTransition(5 + 3, 4).double()
+    g = torch.Generator().manual_seed(0)
+    x_features = torch.randn(2, 6, 5, generator=g, dtype=torch.float64)  # (B, T, F_x)
+    z_features = [torch.randn(*lead, 2, 3, generator=g, dtype=torch.float64) for lead in ((), (7,), (7,))]
+    cell = transition.cell
+    with torch.set_grad_enabled(grad):
+        step = transition.stepper(x_features)
+        state = transition.initial_state((2,), x_features)
+        expected = transition.initial_state((2,), x_features)
+        for t, z_feature in enumerate(z_features):  # (B, .) then particles in front of a (B, H) state
+            state = step(t, z_feature, state)
+            u = broadcast_cat([x_features[:, t], z_feature])
+            flat = [v.expand(u.shape[:-1] + v.shape[-1:]).reshape(-1, v.shape[-1]) for v in (u, *expected)]
+            expected = tuple(v.reshape(u.shape[:-1] + v.shape[-1:]) for v in cell(flat[0], tuple(flat[1:])))
+            for got, want in zip(state, expected):
+                assert got.shape == want.shape
+                assert torch.allclose(got, want, rtol=0, atol=1e-12)
+        if grad:
+            got_grads = torch.autograd.grad(state[0].sum() + state[1].sum(), list(cell.parameters()),
+                                            retain_graph=True)
+            want_grads = torch.autograd.grad(expected[0].sum() + expected[1].sum(), list(cell.parameters()))
+            for got, want in zip(got_grads, want_grads):
+                assert torch.allclose(got, want, rtol=0, atol=1e-12)
+    no_latents = transition.stepper(x_features)  # a model without latents: the input is phi_x(x_t) alone
+    rnn = LSTMTransition(5, 4).double()
+    assert torch.allclose(rnn.stepper(x_features)(2, None, rnn.initial_state((2,), x_features))[0],
+                          rnn.cell(x_features[:, 2])[0], rtol=0, atol=1e-12)
+    assert callable(no_latents)
+
+
+def test_lstm_forward_without_grad_equals_lstm_cell():
+    transition = LSTMTransition(6, 5)
+    g = torch.Generator().manual_seed(1)
+    u = torch.randn(4, 3, 6, generator=g) * 3  # large pre-activations: tanh = 2 sigmoid(2v) - 1 must hold
+    state = (torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g))
+    with torch.no_grad():
+        got = transition(u, state)
+        want = transition.cell(u.reshape(12, 6), tuple(v.expand(4, 3, 5).reshape(12, 5) for v in state))
+    for a, b in zip(got, want):
+        assert torch.allclose(a, b.reshape(4, 3, 5), rtol=0, atol=2e-6)
+
+
+def test_split_lstm_recurrence_leaves_training_loss_and_gradients_unchanged():
+    for guide in ("filtering", "storn"):
+        model = VRNN(3, 2, 8, guide=guide, feature_dims=(8,), hidden_dims=(8,)).double()
+        x = _data("normal")
+        mask = torch.ones(3, 5, dtype=torch.bool)
+        mask[1, 2:] = False
+        fast = _loss_and_grads(model, x, mask, True, num_particles=2)
+        with plain_lstm_cell():
+            slow = _loss_and_grads(model, x, mask, True, num_particles=2)
+        _assert_same(fast, slow)
+
+
+def test_fast_lstm_inference_path_leaves_the_importance_estimate_unchanged():
+    model = VRNN(3, 2, 8, feature_dims=(8,), hidden_dims=(8,)).double()
+    x = _data("normal", batch=3, steps=6)
+    pyro.set_rng_seed(5)
+    fast = importance_estimate(model.model, model.guide, x, num_particles=9, chunk_size=4)
+    with plain_lstm_cell():
+        pyro.set_rng_seed(5)
+        slow = importance_estimate(model.model, model.guide, x, num_particles=9, chunk_size=9)
+    assert torch.allclose(fast.log_likelihood, slow.log_likelihood, rtol=0, atol=1e-10)
+    assert torch.allclose(fast.elbo, slow.elbo, rtol=0, atol=1e-10)
+
+
+def test_per_particle_noise_blocks_do_not_depend_on_the_chunk():
+    """A particle's noise comes in blocks drawn from its own generator; small blocks force refills."""
+    from pyro_vrnn.importance import _PerParticleNoise, importance_log_weights
+
+    model = VRNN(3, 2, 8, feature_dims=(8,), hidden_dims=(8,)).double()
+    x = _data("normal", batch=2, steps=7)
+    old = _PerParticleNoise.BLOCK_NUMEL
+    try:
+        _PerParticleNoise.BLOCK_NUMEL = 2 * 2 * 3  # 3 rows of (B=2, Z=2) per block: refills mid-sequence
+        weights = []
+        for chunk in (5, 2, 1):
+            pyro.set_rng_seed(3)
+            weights.append(importance_log_weights(model.model, model.guide, x, None, 5, chunk)[0])
+    finally:
+        _PerParticleNoise.BLOCK_NUMEL = old
+    for w in weights[1:]:
+        assert torch.allclose(w, weights[0], rtol=0, atol=1e-10)
+    assert weights[0].std(0).min() > 0  # the particles differ
