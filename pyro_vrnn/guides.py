@@ -17,6 +17,7 @@ sampled latents runs once for all time steps:
 from __future__ import annotations
 
 import itertools
+import math
 
 import pyro.distributions as dist
 import torch
@@ -24,6 +25,33 @@ from torch import nn
 from torch.nn import functional as F
 
 from .nn import MLP, broadcast_cat, broadcast_leading, positive_scale
+
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+_NORMALS = (dist.Normal, torch.distributions.Normal)
+
+
+def normal_log_density(value: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``log N(value | loc, scale^2)`` elementwise: ``-((value - loc) / scale)^2 / 2 - log scale - log(2 pi) / 2``.
+
+    Equal to ``Normal(loc, scale).log_prob(value)`` to float rounding, in 5 elementwise passes
+    (and a shorter backward) instead of 9: it runs on every Gaussian site, and on ``(T, B, X)`` at once
+    for the model's replayed steps.
+    """
+    z = (value - loc) / scale
+    return torch.addcmul(scale.log().add_(_HALF_LOG_2PI).neg_(), z, z, value=-0.5)
+
+
+def independent_log_prob(fn, value: torch.Tensor) -> torch.Tensor:
+    """``fn.log_prob(value)`` for an ``Independent`` ``fn``, through :func:`normal_log_density` when its
+    base is a Normal."""
+    base = fn.base_dist
+    if type(base) not in _NORMALS:
+        return fn.log_prob(value) if type(fn) is not StepIndependent else dist.Independent.log_prob(fn, value)
+    if fn._validate_args:
+        base._validate_sample(value)
+    log_prob = normal_log_density(value, base.loc, base.scale)
+    return log_prob.sum(tuple(range(-fn.reinterpreted_batch_ndims, 0))) if fn.reinterpreted_batch_ndims else log_prob
 
 
 class StepIndependent(dist.Independent):
@@ -50,7 +78,7 @@ class StepIndependent(dist.Independent):
         known = self.precomputed
         if known is not None and value is known[0]:
             return known[1]()
-        return super().log_prob(value)
+        return independent_log_prob(self, value)
 
 
 class GaussianHead(nn.Module):

@@ -42,7 +42,7 @@ from torch import nn
 
 from .distributions import BivariateGaussianMixturePen
 from .emissions import make_emission
-from .guides import FilteringGuide, SmoothingGuide, StepIndependent, STORNGuide
+from .guides import FilteringGuide, SmoothingGuide, StepIndependent, STORNGuide, independent_log_prob
 from .nn import MLP, broadcast_cat, broadcast_leading
 from .priors import ConditionalGaussianPrior, StandardNormalPrior
 from .transitions import make_transition
@@ -129,7 +129,9 @@ class _BatchedLogProb:
 
     def step(self, t: int) -> torch.Tensor:
         if self.steps is None:
-            self.steps = self.fn.log_prob(self.value).unbind(0)
+            fn = self.fn
+            log_prob = independent_log_prob(fn, self.value) if isinstance(fn, dist.Independent) else fn.log_prob(self.value)
+            self.steps = log_prob.unbind(0)
             self.fn = self.value = None
         return self.steps[t]
 
