@@ -378,7 +378,8 @@ def test_inf_gradient_on_one_parameter_is_caught_too():
 def test_diverging_model_stops_with_clear_error_and_keeps_the_last_good_checkpoint(tmp_path):
     pyro.clear_param_store()
     model = tiny_vrnn()
-    trainer = Trainer(model, lr=1e3, max_bad_steps=3)  # a learning rate that blows the model up
+    # a learning rate that blows the model up (at 1e3 the weights reach ~1e3 and the loss ~1e24, still finite)
+    trainer = Trainer(model, lr=1e5, max_bad_steps=3)
     x, mask = batch()
     data = [x[i, : int(mask[i].sum())] for i in range(3)] * 4
     saved = []
@@ -779,7 +780,7 @@ def test_cli_divergence_exits_1_with_one_line_and_keeps_the_last_good_checkpoint
     from pyro_vrnn.cli import main
 
     run = tmp_path / "run"
-    code = main(["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", "40", "--lr", "1000",
+    code = main(["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", "40", "--lr", "1e5",
                  "--checkpoint-every", "1", "--quiet", "--out", str(run)])
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if "error" in line]
@@ -795,7 +796,7 @@ def test_cli_divergence_between_periodic_checkpoints_still_saves_the_last_good_s
     from pyro_vrnn.cli import main
 
     run = tmp_path / "run"
-    code = main(["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", "40", "--lr", "1000",
+    code = main(["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", "40", "--lr", "1e5",
                  "--checkpoint-every", "1000", "--quiet", "--out", str(run)])
     assert code == 1 and "bad steps in a row" in capsys.readouterr().err
     payload, path = load_latest(run)
