@@ -5,9 +5,6 @@ without latents) and returns a distribution over ``x_t``.
 
 Interface: ``emission(u)`` with ``u`` of shape ``(..., in_dim)`` returns a Pyro distribution with
 batch shape ``u.shape[:-1]`` and event shape ``(X,)``; ``emission.x_dim`` gives ``X``.
-Optionally ``emission.forward_parts([phi_z(z_t), h_{t-1}])``, equal to ``emission(cat(...))`` but
-without building the concatenation (the emissions here split their MLP's first layer); the model
-uses it where it pays and falls back to ``emission(u)`` for any emission without it.
 """
 
 from __future__ import annotations
@@ -20,19 +17,7 @@ from .distributions import BivariateGaussianMixturePen
 from .nn import MLP, positive_scale
 
 
-class _MLPEmission(nn.Module):
-    """An emission that reads ``u`` through ``self.net`` (an :class:`MLP`) and builds its
-    distribution from the last hidden layer in ``_distribution(hidden)``."""
-
-    def forward(self, u: torch.Tensor):
-        return self._distribution(self.net(u))
-
-    def forward_parts(self, parts):
-        """``forward(cat(parts))`` through :meth:`MLP.forward_parts` (no concatenated input)."""
-        return self._distribution(self.net.forward_parts(parts))
-
-
-class GaussianEmission(_MLPEmission):
+class GaussianEmission(nn.Module):
     """``p(x_t | .) = N(mu(u), diag sigma(u)^2)``, ``sigma = softplus + floor``.
 
     ``u: (..., in_dim) -> Normal`` with event shape ``(X,)``.
@@ -45,11 +30,12 @@ class GaussianEmission(_MLPEmission):
         self.loc = nn.Linear(self.net.out_dim, x_dim)
         self.raw_scale = nn.Linear(self.net.out_dim, x_dim)
 
-    def _distribution(self, hidden: torch.Tensor):
+    def forward(self, u: torch.Tensor):
+        hidden = self.net(u)
         return dist.Normal(self.loc(hidden), positive_scale(self.raw_scale(hidden), self.scale_floor)).to_event(1)
 
 
-class GMMEmission(_MLPEmission):
+class GMMEmission(nn.Module):
     """``p(x_t | .) = sum_k pi_k(u) N(mu_k(u), diag sigma_k(u)^2)`` with ``K`` diagonal components.
 
     The log-density is a ``logsumexp`` over components (``MixtureSameFamily``).
@@ -67,7 +53,8 @@ class GMMEmission(_MLPEmission):
         self.loc = nn.Linear(self.net.out_dim, num_components * x_dim)
         self.raw_scale = nn.Linear(self.net.out_dim, num_components * x_dim)
 
-    def _distribution(self, hidden: torch.Tensor):
+    def forward(self, u: torch.Tensor):
+        hidden = self.net(u)
         shape = hidden.shape[:-1] + (self.num_components, self.x_dim)
         loc = self.loc(hidden).reshape(shape)
         scale = positive_scale(self.raw_scale(hidden), self.scale_floor).reshape(shape)
@@ -75,7 +62,7 @@ class GMMEmission(_MLPEmission):
         return dist.MixtureSameFamily(mixing, dist.Normal(loc, scale).to_event(1))
 
 
-class BernoulliEmission(_MLPEmission):
+class BernoulliEmission(nn.Module):
     """``p(x_t | .) = prod_d Bernoulli(x_{t,d} | sigmoid(l_d(u)))``, for binary piano rolls.
 
     ``u: (..., in_dim) -> Bernoulli(logits)`` with event shape ``(X,)``.
@@ -87,11 +74,11 @@ class BernoulliEmission(_MLPEmission):
         self.net = MLP(in_dim, hidden_dims, activation)
         self.logits = nn.Linear(self.net.out_dim, x_dim)
 
-    def _distribution(self, hidden: torch.Tensor):
-        return dist.Bernoulli(logits=self.logits(hidden)).to_event(1)
+    def forward(self, u: torch.Tensor):
+        return dist.Bernoulli(logits=self.logits(self.net(u))).to_event(1)
 
 
-class HandwritingEmission(_MLPEmission):
+class HandwritingEmission(nn.Module):
     """Graves' handwriting density on ``x_t = (dx, dy, pen_lifted)``.
 
     A mixture of ``M`` bivariate Gaussians with correlation ``rho = tanh(.)`` on the offsets, times
@@ -107,9 +94,9 @@ class HandwritingEmission(_MLPEmission):
         self.net = MLP(in_dim, hidden_dims, activation)
         self.head = nn.Linear(self.net.out_dim, 6 * num_components + 1)
 
-    def _distribution(self, hidden: torch.Tensor):
+    def forward(self, u: torch.Tensor):
         m = self.num_components
-        out = self.head(hidden)
+        out = self.head(self.net(u))
         logits, loc, raw_scale, raw_rho, pen_logits = out.split([m, 2 * m, 2 * m, m, 1], dim=-1)
         shape = out.shape[:-1] + (m, 2)
         rho = torch.tanh(raw_rho) * (1 - 1e-4)

@@ -244,20 +244,6 @@ class SequenceModel(PyroModule):
         """``h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})``."""
         return self.transition(broadcast_cat([x_feature_t, z_feature_t]), state)
 
-    def emission_distribution(self, z_feature: torch.Tensor | None, h: torch.Tensor, split: bool = False):
-        """``p(x_t | z_t, h_{t-1})`` from ``u = [phi_z(z_t), h_{t-1}]`` (``h_{t-1}`` alone without latents).
-
-        With ``split``, an emission offering ``forward_parts`` reads the two blocks without their
-        concatenation (worth it on large or particle-batched inputs; per step with autograd the
-        per-call weight slices cost more than the ``cat`` they save).
-        """
-        if z_feature is None:
-            return self.emission(h)
-        forward_parts = getattr(self.emission, "forward_parts", None) if split else None
-        if forward_parts is not None:
-            return forward_parts([z_feature, h])
-        return self.emission(broadcast_cat([z_feature, h]))
-
     def _recurrence(self, x_features: torch.Tensor):
         """``step(t, z_feature_t, state) -> state_t`` equal to ``next_state(state, x_features[:, t], z_feature_t)``.
 
@@ -310,7 +296,7 @@ class SequenceModel(PyroModule):
             return None
         return cache
 
-    def _replayed_step_distributions(self, initial_state, steps, x, observed):
+    def _replayed_step_distributions(self, initial_state, steps, observed):
         """``p(z_t | h_{t-1})`` and ``p(x_t | z_t, h_{t-1})`` for every step, each from one batched call.
 
         ``steps`` are the guide's ``(z_t, phi_z(z_t), state_t)``: while the model replays those
@@ -318,8 +304,8 @@ class SequenceModel(PyroModule):
         the emission depends on the recurrence any more. Inputs are stacked to ``(T, ..., B, D)``,
         each network runs once, and its distribution is split back into ``T`` per-step ones
         (values equal the per-step evaluation to float rounding). The log-densities of the values
-        the sites will score -- the guide's ``z_t`` and the observed ``x_t`` (``observed = x.unbind(1)``,
-        by identity) -- are likewise computed for all steps in one call, when first asked for.
+        the sites will score -- the guide's ``z_t`` and the observed ``x_t`` (``observed``, by
+        identity) -- are likewise computed for all steps in one call, when first asked for.
         Returns ``(priors, emissions)``, either ``None`` where the component's distribution type
         cannot be split.
         """
@@ -329,18 +315,17 @@ class SequenceModel(PyroModule):
         zs = [s[0] for s in steps]
         shape = broadcast_leading(*(v.shape[:-1] for v in hs + z_features + zs))
         h_all = torch.stack([h.expand(shape + h.shape[-1:]) for h in hs])
-        x_all = x.transpose(0, 1)  # (T, B, X), a view, aligned with the batch shape (T, ..., B)
+        x_all = torch.stack(observed)  # (T, B, X), aligned with the batch shape (T, ..., B)
         x_all = x_all.reshape(x_all.shape[:1] + (1,) * (len(shape) - 1) + x_all.shape[1:])
         out = []
-        for component, distribution, keys, values in (
-                (self.prior, lambda: self.prior(h_all), zs,
-                 lambda: torch.stack([z.expand(shape + z.shape[-1:]) for z in zs])),
-                (self.emission, lambda: self.emission_distribution(
-                    torch.stack([f.expand(shape + f.shape[-1:]) for f in z_features]), h_all, split=True),
-                 observed, lambda: x_all)):
+        for name, inputs, keys, values in (
+                ("prior", lambda: h_all, zs, lambda: torch.stack([z.expand(shape + z.shape[-1:]) for z in zs])),
+                ("emission", lambda: broadcast_cat([torch.stack([f.expand(shape + f.shape[-1:]) for f in z_features]),
+                                                    h_all]), observed, lambda: x_all)):
+            component = getattr(self, name)
             split = None
             if type(component) not in _UNSPLITTABLE:
-                batched = distribution()
+                batched = component(inputs())
                 split = _split_steps(batched, num_steps)
                 if split is None:
                     _UNSPLITTABLE.add(type(component))
@@ -368,7 +353,7 @@ class SequenceModel(PyroModule):
         # (T, ..., B, D) intermediates only add memory traffic and step-by-step is faster.
         steps = cache.steps if cache is not None and self.has_latents else None
         batched = steps and torch.is_grad_enabled()
-        priors, emissions = self._replayed_step_distributions(state, steps, x, observed) if batched else (None, None)
+        priors, emissions = self._replayed_step_distributions(state, steps, observed) if batched else (None, None)
         samples = []
         with pyro.plate("sequences", batch_size, dim=-1):
             for t in pyro.markov(range(num_steps)):
@@ -385,8 +370,7 @@ class SequenceModel(PyroModule):
                     else:
                         steps = priors = emissions = None
                         z_feature = self.phi_z(z)
-                emission_t = emissions[t] if emissions is not None else \
-                    self.emission_distribution(z_feature, h, split=not torch.is_grad_enabled())
+                emission_t = emissions[t] if emissions is not None else self.emission(broadcast_cat([z_feature, h]))
                 x_t = pyro.sample(f"x_{t}", _masked(emission_t, mask_steps[t]), obs=observed[t])
                 if x is None:
                     samples.append(x_t)

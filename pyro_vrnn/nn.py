@@ -8,7 +8,6 @@ particles ``(K, B, D)``.
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import Callable, Sequence
 
 import torch
@@ -85,35 +84,6 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
         self.in_dim = in_dim
         self.out_dim = dim
-
-    def forward_parts(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
-        """``forward(broadcast_cat(parts))`` without building the concatenation.
-
-        The first layer splits by input block, ``W_1 [v_1; v_2] + b_1 = W_1^(1) v_1 + W_1^(2) v_2 + b_1``,
-        leading dims broadcasting; e.g. ``[(K, B, F_z), (B, H)] -> (K, B, out_dim)``. For an MLP
-        without layers it is the concatenation.
-        """
-        if len(self) == 0:
-            return broadcast_cat(parts)
-        first = self[0]
-        if sum(part.shape[-1] for part in parts) != first.in_features:
-            raise ValueError(f"parts of widths {[part.shape[-1] for part in parts]} do not add up to the "
-                             f"MLP's {first.in_features} inputs")
-        hidden, start = None, 0
-        for part in parts:
-            weight = first.weight[:, start:start + part.shape[-1]]
-            start += part.shape[-1]
-            if hidden is None:
-                hidden = F.linear(part, weight, first.bias)
-                continue
-            term = torch.matmul(part, weight.t())
-            shape = broadcast_leading(hidden.shape[:-1], term.shape[:-1])
-            # accumulate into whichever fresh tensor already has the result's shape
-            hidden = hidden.add_(term) if hidden.shape[:-1] == shape else \
-                term.add_(hidden) if term.shape[:-1] == shape else hidden + term
-        for layer in itertools.islice(self, 1, None):
-            hidden = layer(hidden)
-        return hidden
 
 
 class Identity(nn.Module):

@@ -312,20 +312,3 @@ def test_per_particle_noise_blocks_do_not_depend_on_the_chunk():
     for w in weights[1:]:
         assert torch.allclose(w, weights[0], rtol=0, atol=1e-10)
     assert weights[0].std(0).min() > 0  # the particles differ
-
-
-@pytest.mark.parametrize("emission", ["normal", "gmm", "bernoulli", "handwriting"])
-def test_emission_on_split_input_equals_emission_on_the_concatenation(emission):
-    from pyro_vrnn.emissions import make_emission
-
-    component = make_emission(emission, 5 + 4, 3, hidden_dims=(6, 7), num_components=2).double()
-    g = torch.Generator().manual_seed(2)
-    z_feature = torch.randn(3, 2, 5, generator=g, dtype=torch.float64)  # particles in front
-    h = torch.randn(2, 4, generator=g, dtype=torch.float64)
-    x = _data(emission, batch=2, steps=1)[:, 0]
-    expected = component(broadcast_cat([z_feature, h]))
-    got = component.forward_parts([z_feature, h])
-    assert got.batch_shape == expected.batch_shape == (3, 2)
-    assert torch.allclose(got.log_prob(x), expected.log_prob(x), rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="do not add up"):
-        component.forward_parts([z_feature, h[..., :3]])
