@@ -296,7 +296,7 @@ class SequenceModel(PyroModule):
             return None
         return cache
 
-    def _replayed_step_distributions(self, initial_state, steps, observed):
+    def _replayed_step_distributions(self, initial_state, steps, x, observed):
         """``p(z_t | h_{t-1})`` and ``p(x_t | z_t, h_{t-1})`` for every step, each from one batched call.
 
         ``steps`` are the guide's ``(z_t, phi_z(z_t), state_t)``: while the model replays those
@@ -304,8 +304,8 @@ class SequenceModel(PyroModule):
         the emission depends on the recurrence any more. Inputs are stacked to ``(T, ..., B, D)``,
         each network runs once, and its distribution is split back into ``T`` per-step ones
         (values equal the per-step evaluation to float rounding). The log-densities of the values
-        the sites will score -- the guide's ``z_t`` and the observed ``x_t`` (``observed``, by
-        identity) -- are likewise computed for all steps in one call, when first asked for.
+        the sites will score -- the guide's ``z_t`` and the observed ``x_t`` (``observed = x.unbind(1)``,
+        by identity) -- are likewise computed for all steps in one call, when first asked for.
         Returns ``(priors, emissions)``, either ``None`` where the component's distribution type
         cannot be split.
         """
@@ -315,7 +315,7 @@ class SequenceModel(PyroModule):
         zs = [s[0] for s in steps]
         shape = broadcast_leading(*(v.shape[:-1] for v in hs + z_features + zs))
         h_all = torch.stack([h.expand(shape + h.shape[-1:]) for h in hs])
-        x_all = torch.stack(observed)  # (T, B, X), aligned with the batch shape (T, ..., B)
+        x_all = x.transpose(0, 1)  # (T, B, X), a view, aligned with the batch shape (T, ..., B)
         x_all = x_all.reshape(x_all.shape[:1] + (1,) * (len(shape) - 1) + x_all.shape[1:])
         out = []
         for name, inputs, keys, values in (
@@ -353,7 +353,7 @@ class SequenceModel(PyroModule):
         # (T, ..., B, D) intermediates only add memory traffic and step-by-step is faster.
         steps = cache.steps if cache is not None and self.has_latents else None
         batched = steps and torch.is_grad_enabled()
-        priors, emissions = self._replayed_step_distributions(state, steps, observed) if batched else (None, None)
+        priors, emissions = self._replayed_step_distributions(state, steps, x, observed) if batched else (None, None)
         samples = []
         with pyro.plate("sequences", batch_size, dim=-1):
             for t in pyro.markov(range(num_steps)):

@@ -226,8 +226,10 @@ def plain_lstm_cell():
         LSTMTransition.decomposed = True
 
 
-@pytest.mark.parametrize("grad", [True, False])
-def test_lstm_stepper_equals_lstm_cell_on_the_concatenated_input(grad):
+@pytest.mark.parametrize("grad,min_rows", [(True, 256), (False, 0), (False, 256)])
+def test_lstm_stepper_equals_lstm_cell_on_the_concatenated_input(grad, min_rows, monkeypatch):
+    """``min_rows=0`` forces the no-grad pointwise route onto these few rows."""
+    monkeypatch.setattr("pyro_vrnn.transitions.INFERENCE_MIN_ROWS", min_rows)
     transition = LSTMTransition(5 + 3, 4).double()
     g = torch.Generator().manual_seed(0)
     x_features = torch.randn(2, 6, 5, generator=g, dtype=torch.float64)  # (B, T, F_x)
@@ -258,7 +260,9 @@ def test_lstm_stepper_equals_lstm_cell_on_the_concatenated_input(grad):
     assert callable(no_latents)
 
 
-def test_lstm_forward_without_grad_equals_lstm_cell():
+@pytest.mark.parametrize("min_rows", [0, 256])
+def test_lstm_forward_without_grad_equals_lstm_cell(min_rows, monkeypatch):
+    monkeypatch.setattr("pyro_vrnn.transitions.INFERENCE_MIN_ROWS", min_rows)
     transition = LSTMTransition(6, 5)
     g = torch.Generator().manual_seed(1)
     u = torch.randn(4, 3, 6, generator=g) * 3  # large pre-activations: tanh = 2 sigmoid(2v) - 1 must hold
@@ -282,7 +286,8 @@ def test_split_lstm_recurrence_leaves_training_loss_and_gradients_unchanged():
         _assert_same(fast, slow)
 
 
-def test_fast_lstm_inference_path_leaves_the_importance_estimate_unchanged():
+def test_fast_lstm_inference_path_leaves_the_importance_estimate_unchanged(monkeypatch):
+    monkeypatch.setattr("pyro_vrnn.transitions.INFERENCE_MIN_ROWS", 0)  # the fast route even on 27 rows
     model = VRNN(3, 2, 8, feature_dims=(8,), hidden_dims=(8,)).double()
     x = _data("normal", batch=3, steps=6)
     pyro.set_rng_seed(5)
