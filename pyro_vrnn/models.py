@@ -129,8 +129,8 @@ class _BatchedLogProb:
 
     def step(self, t: int) -> torch.Tensor:
         if self.steps is None:
-            fn = self.fn
-            log_prob = independent_log_prob(fn, self.value) if isinstance(fn, dist.Independent) else fn.log_prob(self.value)
+            fn, value = self.fn, self.value
+            log_prob = independent_log_prob(fn, value) if isinstance(fn, dist.Independent) else fn.log_prob(value)
             self.steps = log_prob.unbind(0)
             self.fn = self.value = None
         return self.steps[t]

@@ -68,10 +68,11 @@ class LSTMTransition(nn.Module):
     """``(h_t, c_t) = LSTMCell(u_t, (h_{t-1}, c_{t-1}))``; output ``h_t`` of shape ``(..., H)``.
 
     ``stepper`` splits the input projection, ``W_ih u_t = W_ih^x phi_x(x_t) + W_ih^z phi_z(z_t)``,
-    and runs the ``x`` share (with both biases) for all steps at once. Without autograd
-    and with at least ``INFERENCE_MIN_ROWS`` rows (importance sampling with many particles, large
-    batches) the cell's pointwise part takes a faster route (:func:`_lstm_gates_to_state_inference`). ``decomposed = False`` runs ``nn.LSTMCell`` at every
-    step instead (the plain path the fast one is tested against).
+    and runs the ``x`` share (with both biases) for all steps at once. Without autograd and with
+    at least ``INFERENCE_MIN_ROWS`` rows (importance sampling with many particles, large batches)
+    the cell's pointwise part takes a faster route (:func:`_lstm_gates_to_state_inference`).
+    ``decomposed = False`` runs ``nn.LSTMCell`` at every step instead (the plain path the fast one
+    is tested against).
     """
 
     decomposed = True
