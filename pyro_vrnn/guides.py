@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .nn import MLP, broadcast_cat, broadcast_leading, positive_scale
+from .nn import MLP, add_into, broadcast_cat, positive_scale
 
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -125,11 +125,7 @@ class GaussianHead(nn.Module):
     def forward_projected(self, projected: torch.Tensor, h: torch.Tensor, h_weight: torch.Tensor | None = None):
         """``forward(cat([c, h]))`` given ``projected = project_context(c)`` (broadcasting leading dims)
         and optionally ``h_weight = self.h_weight(H)`` sliced once for all steps."""
-        hidden = F.linear(h, h_weight if h_weight is not None else self.h_weight(h.shape[-1]))
-        # accumulate into the fresh matmul output when it already has the broadcast shape (it is
-        # (..., B, hidden) under particles, projected only (B, hidden)); an autograd-safe in-place add
-        hidden = hidden.add_(projected) if hidden.dim() >= projected.dim() and hidden.shape[:-1] == \
-            broadcast_leading(hidden.shape[:-1], projected.shape[:-1]) else hidden + projected
+        hidden = add_into(F.linear(h, h_weight if h_weight is not None else self.h_weight(h.shape[-1])), projected)
         for layer in itertools.islice(self.net, 1, None):
             hidden = layer(hidden)
         return self._distribution(hidden)

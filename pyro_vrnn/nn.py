@@ -46,6 +46,18 @@ def broadcast_leading(*shapes: torch.Size) -> torch.Size:
     return torch.Size(out)
 
 
+def add_into(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``fresh + other`` (broadcasting), written into ``fresh`` when it already has the result's shape.
+
+    ``fresh`` must be an intermediate nothing else holds, e.g. a matmul's output (autograd allows
+    the in-place add there: neither the matmul's backward nor the add's needs it). Saves one
+    allocation per call on the recurrences' hot paths.
+    """
+    if fresh.shape == broadcast_leading(fresh.shape, other.shape):
+        return fresh.add_(other)
+    return fresh + other
+
+
 def broadcast_cat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     """Concatenate along the last dim after broadcasting all leading (batch) dims.
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .nn import broadcast_cat, broadcast_leading, flatten_leading
+from .nn import add_into, broadcast_cat, flatten_leading
 
 
 #: rows (batch x particles) from which the no-grad cell takes the faster pointwise route; below it the
@@ -111,9 +111,7 @@ class LSTMTransition(nn.Module):
             share, h = input_share.reshape(-1, input_share.shape[-1]), h.reshape(-1, h.shape[-1])
             gates = share.addmm_(h, weight_hh.t()) if fresh else torch.addmm(share, h, weight_hh.t())
             return gates.view(input_share.shape)
-        if broadcast_leading(input_share.shape[:-1], h.shape[:-1]) == h.shape[:-1]:
-            return F.linear(h, weight_hh).add_(input_share)
-        return input_share + F.linear(h, weight_hh)
+        return add_into(F.linear(h, weight_hh), input_share)
 
     @staticmethod
     def _gates_to_state(gates, c):
