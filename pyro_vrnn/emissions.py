@@ -14,25 +14,20 @@ import torch
 from torch import nn
 
 from .distributions import BivariateGaussianMixturePen
+from .guides import GaussianHead
 from .nn import MLP, positive_scale
 
 
-class GaussianEmission(nn.Module):
-    """``p(x_t | .) = N(mu(u), diag sigma(u)^2)``, ``sigma = softplus + floor``.
+class GaussianEmission(GaussianHead):
+    """``p(x_t | .) = N(mu(u), diag sigma(u)^2)``, ``sigma = softplus + floor``
+    (a :class:`~pyro_vrnn.guides.GaussianHead` over ``u``).
 
     ``u: (..., in_dim) -> Normal`` with event shape ``(X,)``.
     """
 
     def __init__(self, in_dim: int, x_dim: int, hidden_dims=(64,), activation="relu", scale_floor=1e-3):
-        super().__init__()
-        self.x_dim, self.scale_floor = x_dim, scale_floor
-        self.net = MLP(in_dim, hidden_dims, activation)
-        self.loc = nn.Linear(self.net.out_dim, x_dim)
-        self.raw_scale = nn.Linear(self.net.out_dim, x_dim)
-
-    def forward(self, u: torch.Tensor):
-        hidden = self.net(u)
-        return dist.Normal(self.loc(hidden), positive_scale(self.raw_scale(hidden), self.scale_floor)).to_event(1)
+        super().__init__(in_dim, x_dim, hidden_dims, activation, scale_floor=scale_floor)
+        self.x_dim = x_dim
 
 
 class GMMEmission(nn.Module):

@@ -10,7 +10,8 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .nn import MLP, positive_scale
+from .guides import GaussianHead
+from .nn import positive_scale
 
 
 class StandardNormalPrior(nn.Module):
@@ -28,24 +29,17 @@ class StandardNormalPrior(nn.Module):
         return dist.Normal(loc, torch.ones_like(loc)).to_event(1)
 
 
-class ConditionalGaussianPrior(nn.Module):
+class ConditionalGaussianPrior(GaussianHead):
     """``p(z_t | h_{t-1}) = N(mu_0(h), diag sigma_0(h)^2)`` (VRNN).
 
-    ``mu_0`` and ``sigma_0`` are linear heads on a shared MLP of ``h``; ``sigma_0 = softplus + floor``.
+    ``mu_0`` and ``sigma_0`` are linear heads on a shared MLP of ``h``; ``sigma_0 = softplus + floor``
+    (a :class:`~pyro_vrnn.guides.GaussianHead` over ``h``).
     ``h: (..., H) -> Normal`` with batch shape ``(...)`` and event shape ``(Z,)``.
     """
 
     def __init__(self, h_dim: int, z_dim: int, hidden_dims=(64,), activation="relu", scale_floor=1e-3):
-        super().__init__()
+        super().__init__(h_dim, z_dim, hidden_dims, activation, scale_floor=scale_floor)
         self.z_dim = z_dim
-        self.scale_floor = scale_floor
-        self.net = MLP(h_dim, hidden_dims, activation)
-        self.loc = nn.Linear(self.net.out_dim, z_dim)
-        self.raw_scale = nn.Linear(self.net.out_dim, z_dim)
-
-    def forward(self, h: torch.Tensor):
-        hidden = self.net(h)
-        return dist.Normal(self.loc(hidden), positive_scale(self.raw_scale(hidden), self.scale_floor)).to_event(1)
 
 
 class LinearGaussianPrior(nn.Module):
