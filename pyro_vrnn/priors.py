@@ -10,7 +10,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .guides import GaussianHead
+from .heads import GaussianHead
 from .nn import positive_scale
 
 
@@ -33,7 +33,7 @@ class ConditionalGaussianPrior(GaussianHead):
     """``p(z_t | h_{t-1}) = N(mu_0(h), diag sigma_0(h)^2)`` (VRNN).
 
     ``mu_0`` and ``sigma_0`` are linear heads on a shared MLP of ``h``; ``sigma_0 = softplus + floor``
-    (a :class:`~pyro_vrnn.guides.GaussianHead` over ``h``).
+    (a :class:`~pyro_vrnn.heads.GaussianHead` over ``h``).
     ``h: (..., H) -> Normal`` with batch shape ``(...)`` and event shape ``(Z,)``.
     """
 

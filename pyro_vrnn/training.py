@@ -24,11 +24,12 @@ from dataclasses import dataclass
 import pyro
 import pyro.poutine as poutine
 import torch
-from pyro.infer import ELBO, RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer import ELBO, RenyiELBO, TraceMeanField_ELBO
 from pyro.infer.util import zero_grads
 from pyro.optim import ClippedAdam
 
 from .data.batching import batch_indices, pad_batch
+from .infer import SequenceELBO
 from .progress import ProgressBar
 from .resources import TRAINING_KNOBS, out_of_memory_advice
 
@@ -61,15 +62,18 @@ class KLAnnealing:
 
 
 ELBOS = {
-    "trace": lambda **kw: Trace_ELBO(**kw),
+    "trace": lambda **kw: SequenceELBO(**kw),
     "meanfield": lambda **kw: TraceMeanField_ELBO(**kw),
     "iwae": lambda **kw: RenyiELBO(alpha=0.0, **kw),
 }
 
 
 def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = False) -> ELBO:
-    """An ELBO by name (``"trace"``, ``"meanfield"`` for analytic KL, ``"iwae"`` = ``RenyiELBO(alpha=0)``)
-    or an ELBO instance, returned as is."""
+    """An ELBO by name or an ELBO instance, returned as is.
+
+    ``"trace"``: :class:`~pyro_vrnn.infer.SequenceELBO`, ``Trace_ELBO``'s loss and gradients computed in
+    one pass for a model's own model/guide (``Trace_ELBO`` itself for any other guide);
+    ``"meanfield"``: analytic KL; ``"iwae"``: ``RenyiELBO(alpha=0)``."""
     if isinstance(elbo, ELBO):
         return elbo
     if elbo not in ELBOS:
@@ -174,7 +178,7 @@ class Trainer:
         or a gradient was not finite. Non-finite values only in padded (masked) steps are set to zero."""
         check = getattr(self.model, "check_inputs", None)
         if check is not None:
-            x, mask = check(x, mask)
+            x, mask = check(x, mask, check_finite=False)  # non-finite batches are skipped below, not refused
         if not bool(torch.isfinite(x).all()):
             real = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask
             if bool(torch.isfinite(x[real]).all()):  # padding only: it must not matter
@@ -182,12 +186,16 @@ class Trainer:
             else:
                 return self._skip("values in the batch")
         beta = float(self.annealing(self.step_count))
-        model = _annealed_program(self.model.model, self._model_takes_beta, beta)
-        guide = _annealed_program(self.guide, self._guide_takes_beta, beta)
+        model, guide, kwargs = self.model.model, self.guide, {}
+        if beta != 1.0 and self._model_takes_beta and self._guide_takes_beta:
+            kwargs["annealing_factor"] = beta  # as arguments, so that SequenceELBO sees the programs themselves
+        elif beta != 1.0:
+            model = _annealed_program(model, self._model_takes_beta, beta)
+            guide = _annealed_program(guide, self._guide_takes_beta, beta)
         with poutine.trace(param_only=True) as capture:
             try:
                 with out_of_memory_advice("a training step", TRAINING_KNOBS):
-                    loss = self.elbo.loss_and_grads(model, guide, x, mask)
+                    loss = self.elbo.loss_and_grads(model, guide, x, mask, **kwargs)
             except BaseException as error:  # no half-accumulated gradients may leak into the next step
                 zero_grads({site["value"].unconstrained() for site in capture.trace.nodes.values()})
                 if not _is_invalid_distribution_argument(error):

@@ -183,12 +183,3 @@ class IdentityTransition(nn.Module):
     def forward(self, u: torch.Tensor, state):
         return u.expand(torch.broadcast_shapes(u.shape[:-1], state.shape[:-1]) + u.shape[-1:])
 
-
-TRANSITIONS = {"lstm": LSTMTransition, "gru": GRUTransition}
-
-
-def make_transition(kind: str, input_dim: int, hidden_dim: int) -> nn.Module:
-    """Build a named recurrence (``"lstm"`` or ``"gru"``)."""
-    if kind not in TRANSITIONS:
-        raise ValueError(f"unknown transition {kind!r}; expected one of {sorted(TRANSITIONS)}")
-    return TRANSITIONS[kind](input_dim, hidden_dim)
