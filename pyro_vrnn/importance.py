@@ -84,17 +84,16 @@ class PerParticleNoise:
     row's shape only, never on ``k``, so a particle's noise is the same whatever chunk it runs in.
     """
 
-    BLOCK_NUMEL = 1 << 14  # floats per particle and block (64 KiB in float32)
-
-    def __init__(self, generators):
+    def __init__(self, generators, block_numel: int = 1 << 14):  # floats per particle and block (64 KiB)
         self.generators = generators
+        self.block_numel = int(block_numel)
         self._blocks = {}  # (row shape, dtype, device) -> [(k, n, *row) noise, rows used]
 
     def _noise(self, row_shape, like):
         key = (row_shape, like.dtype, like.device)
         block = self._blocks.get(key)
         if block is None or block[1] == block[0].shape[1]:
-            rows = max(1, self.BLOCK_NUMEL // max(1, row_shape.numel()))
+            rows = max(1, self.block_numel // max(1, row_shape.numel()))
             noise = torch.stack([torch.randn((rows,) + row_shape, generator=g, dtype=like.dtype, device=like.device)
                                  for g in self.generators])
             block = self._blocks[key] = [noise, 0]
@@ -174,6 +173,7 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
     engine = supported_model(model, guide, (x, mask), kwargs)
     if engine is not None:
         x, mask = engine.check_inputs(x, mask)
+        pyro.module(engine.pyro_name, engine)  # as the programs would: parameters in Pyro's store
         if not engine.has_latents:
             num_particles = chunk_size = 1
     with torch.no_grad():
