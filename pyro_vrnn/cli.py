@@ -5,7 +5,7 @@ The workflow of Chung et al. (2015) from a shell::
     pyro-vrnn train    --model vrnn-gmm --data speech-synthetic --steps 500 --out runs/vrnn
     pyro-vrnn evaluate runs/vrnn --split test --particles 100 --json runs/vrnn/test.json
     pyro-vrnn sample   runs/vrnn --num 4 --out runs/vrnn/samples
-    pyro-vrnn compare  --data speech-synthetic --models rnn-normal,rnn-gmm,storn,vrnn-normal,vrnn-gmm \\
+    pyro-vrnn compare  --data speech-synthetic --models rnn-normal,rnn-gmm,storn,vrnn-i,vrnn-normal,vrnn-gmm \\
                        --steps 300 --out runs/table1
 
 Each subcommand is a thin layer over a library function (:func:`pyro_vrnn.runs.train_run`,
@@ -34,7 +34,7 @@ Recurrent latent-variable models of sequences as Pyro programs: the VRNN (Chung 
 STORN (Bayer & Osendorfer 2014) and RNN baselines, trained by stochastic variational inference
 and judged by importance-sampled log-likelihood.
 
-models (--model):  rnn-normal, rnn-gmm, storn, vrnn-normal, vrnn-gmm
+models (--model):  rnn-normal, rnn-gmm, storn, vrnn-i, vrnn-normal, vrnn-gmm
                    (--prior/--guide/--emission build any other combination)
 data (--data):     offline, generated here: speech-synthetic, handwriting-synthetic, music-synthetic
                    files: music:PICKLE  speech:FOLDER  handwriting:NPZ_OR_IAM_FOLDER
