@@ -36,8 +36,11 @@ import pyro.poutine as poutine
 import torch
 from torch import nn
 
-from .nn import MLP, broadcast_cat
+from .guides import SmoothingGuide
+from .nn import MLP, Identity, broadcast_cat
+from .priors import GatedTransitionPrior
 from .registry import Sizes, build
+from .transitions import IdentityTransition
 
 _NAME_COUNTER = itertools.count()
 
@@ -383,3 +386,41 @@ class RNN(SequenceModel):
                       hidden_dims=tuple(hidden_dims), activation=activation, num_components=num_components)
         super().__init__(x_dim, phi_x=phi_x, transition=transition, emission=build("emission", emission, sizes),
                          name=name)
+
+
+class DMM(SequenceModel):
+    """Pyro's Deep Markov Model (Krishnan et al. 2017, ``examples/dmm.py``) from the same components.
+
+    The state is the latent itself, ``h_t = z_t`` (``h_0 = 0``)::
+
+        p(z_t | z_{t-1})         GatedTransitionPrior
+        p(x_t | z_t)             an emission reading z_t alone (Bernoulli on music, else Normal)
+        q(z_t | z_{t-1}, x_{t:T}) SmoothingGuide: a backward RNN over x_{>=t} and z_{t-1}
+
+    Only :meth:`emission_dist` (``z_t`` alone, not ``h_{t-1}``) and :meth:`next_state` (``h_t = z_t``)
+    differ from the base's. ``emission_dims`` and ``rnn_dim`` follow Pyro's example's defaults.
+    """
+
+    def __init__(self, x_dim: int, z_dim: int = 100, emission="bernoulli", *, transition_dim: int = 200,
+                 emission_dims=(600, 600), rnn_dim: int = 600, hidden_dims=(), activation="relu",
+                 name: str | None = None):
+        x_dim, z_dim = _positive("x_dim", x_dim), _positive("z_dim", z_dim)
+        sizes = Sizes(x_dim=x_dim, h_dim=z_dim, z_dim=z_dim, in_dim=z_dim, hidden_dims=tuple(emission_dims),
+                      activation=activation)
+        emission = build("emission", emission, sizes)
+        super().__init__(x_dim, phi_x=Identity(x_dim), phi_z=Identity(z_dim), transition=IdentityTransition(z_dim),
+                         prior=GatedTransitionPrior(z_dim, transition_dim), emission=emission,
+                         posterior=SmoothingGuide(x_dim, z_dim, z_dim, rnn_dim, tuple(hidden_dims), activation),
+                         name=name)
+
+    def _check_sizes(self):  # the recurrence reads z_t alone
+        if getattr(self.emission, "x_dim", self.x_dim) != self.x_dim:
+            raise ValueError(f"emission models x_dim={self.emission.x_dim} but the model has x_dim={self.x_dim}")
+
+    def emission_dist(self, state, z_feature):
+        """``p(x_t | z_t)``."""
+        return self.emission(z_feature)
+
+    def next_state(self, state, x_feature, z_feature):
+        """``h_t = z_t``: the DMM is first-order Markov in ``z``."""
+        return z_feature

@@ -10,7 +10,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .heads import GaussianHead
+from .heads import GaussianHead, StepIndependent
 from .nn import positive_scale
 
 
@@ -63,3 +63,33 @@ class LinearGaussianPrior(nn.Module):
     def forward(self, h: torch.Tensor):
         loc = self.linear(h)
         return dist.Normal(loc, self.scale.expand(loc.shape)).to_event(1)
+
+
+class GatedTransitionPrior(nn.Module):
+    """The Deep Markov Model's gated transition ``p(z_t | z_{t-1}) = N(mu(z_{t-1}), diag sigma(z_{t-1})^2)``
+    (Krishnan et al. 2017; Pyro's ``examples/dmm.py``)::
+
+        g = sigmoid(W_2 relu(W_1 z)),   m = W_4 relu(W_3 z)
+        mu = (1 - g) * (A z + b) + g * m,   sigma = softplus(W_s relu(m)) + floor
+
+    ``A`` starts as the identity. ``h = z_{t-1}: (..., Z) -> Normal`` with event shape ``(Z,)``.
+    """
+
+    def __init__(self, z_dim: int, transition_dim: int = 200, scale_floor: float = 1e-3):
+        super().__init__()
+        self.z_dim, self.scale_floor = z_dim, scale_floor
+        self.gate = nn.Sequential(nn.Linear(z_dim, transition_dim), nn.ReLU(), nn.Linear(transition_dim, z_dim))
+        self.proposed_mean = nn.Sequential(nn.Linear(z_dim, transition_dim), nn.ReLU(),
+                                           nn.Linear(transition_dim, z_dim))
+        self.loc = nn.Linear(z_dim, z_dim)
+        self.raw_scale = nn.Linear(z_dim, z_dim)
+        with torch.no_grad():
+            self.loc.weight.copy_(torch.eye(z_dim))
+            self.loc.bias.zero_()
+
+    def forward(self, h: torch.Tensor):
+        gate = torch.sigmoid(self.gate(h))
+        proposed = self.proposed_mean(h)
+        loc = (1 - gate) * self.loc(h) + gate * proposed
+        scale = positive_scale(self.raw_scale(torch.relu(proposed)), self.scale_floor)
+        return StepIndependent(dist.Normal(loc, scale), 1)

@@ -11,7 +11,7 @@ GUIDES         ``filtering`` ``q(z_t | x_t, h_{t-1})``, ``smoothing`` ``q(z_t | 
                ``storn`` ``q(z_t | x_{<=t})``
 EMISSIONS      ``normal``, ``gmm``, ``bernoulli``, ``handwriting``
 TRANSITIONS    ``lstm``, ``gru``
-SEED_MODELS    ``rnn-normal``, ``rnn-gmm``, ``storn``, ``vrnn-i``, ``vrnn-normal``, ``vrnn-gmm``
+SEED_MODELS    ``rnn-normal``, ``rnn-gmm``, ``storn``, ``vrnn-i``, ``vrnn-normal``, ``vrnn-gmm``, ``dmm``
 =============  ==========================================================================
 """
 
@@ -91,10 +91,12 @@ SEED_MODELS: dict[str, dict] = {
     "vrnn-i": {"family": "vrnn", "prior": "standard", "guide": "storn", "emission": "normal"},
     "vrnn-normal": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "normal"},
     "vrnn-gmm": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "gmm"},
+    "dmm": {"family": "dmm", "prior": "gated", "guide": "smoothing", "emission": "normal"},
 }
 """The VRNN paper's Table 1 models (plus VRNN-I), by command-line name. ``family`` names the model
 class: ``rnn`` (:class:`~pyro_vrnn.models.RNN`), ``storn`` (:class:`~pyro_vrnn.models.STORN`, Bayer &
-Osendorfer's recurrence) or ``vrnn`` (:class:`~pyro_vrnn.models.VRNN`)."""
+Osendorfer's recurrence), ``vrnn`` (:class:`~pyro_vrnn.models.VRNN`) or ``dmm``
+(:class:`~pyro_vrnn.models.DMM`, Pyro's Deep Markov Model; its prior and guide are fixed)."""
 
 DISPLAY_NAMES = {"rnn-normal": "RNN-Normal", "rnn-gmm": "RNN-GMM", "storn": "STORN", "vrnn-i": "VRNN-I",
-                 "vrnn-normal": "VRNN-Normal", "vrnn-gmm": "VRNN-GMM"}
+                 "vrnn-normal": "VRNN-Normal", "vrnn-gmm": "VRNN-GMM", "dmm": "DMM"}

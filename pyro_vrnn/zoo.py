@@ -15,6 +15,7 @@ rnn-normal     rnn      --           --         normal
 rnn-gmm        rnn      --           --         gmm
 storn          storn    standard     storn      normal
 vrnn-i         vrnn     standard     storn      normal
+dmm            dmm      gated        smoothing  normal      (Pyro's DMM: h sizes the gated transition)
 vrnn-normal    vrnn     conditional  filtering  normal
 vrnn-gmm       vrnn     conditional  filtering  gmm
 =============  =======  ===========  =========  ==========
@@ -27,14 +28,14 @@ models then use ``bernoulli`` instead, so ``rnn-gmm`` and ``vrnn-gmm`` become th
 from __future__ import annotations
 
 from . import registry
-from .models import RNN, STORN, VRNN, SequenceModel
+from .models import DMM, RNN, STORN, VRNN, SequenceModel
 from .registry import DISPLAY_NAMES, SEED_MODELS
 
 PRIORS = tuple(registry.PRIORS)  # the names, from the one registry
 GUIDES = tuple(registry.GUIDES)
 EMISSIONS = tuple(registry.EMISSIONS)
 TRANSITIONS = tuple(registry.TRANSITIONS)
-MODEL_CLASSES = {"rnn": RNN, "storn": STORN, "vrnn": VRNN}
+MODEL_CLASSES = {"rnn": RNN, "storn": STORN, "vrnn": VRNN, "dmm": DMM}
 # the emission a named model uses on each kind of data when none is given explicitly
 _BINARY_KINDS = ("music",)
 
@@ -71,6 +72,8 @@ def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | N
                                   ("emission", emission, EMISSIONS), ("transition", transition, TRANSITIONS)):
         if value is not None and value not in allowed:
             raise ValueError(f"unknown {label} {value!r}; expected one of {', '.join(allowed)}")
+    if seed["family"] == "dmm" and (prior, guide) != (None, None):
+        raise ValueError("the DMM's prior (gated transition) and guide (smoothing) are fixed; drop --prior/--guide")
     prior = prior or seed["prior"]
     guide = guide or seed["guide"]
     if (prior is None) != (guide is None):  # an RNN name given only one of the two latent pieces
@@ -122,6 +125,9 @@ def build_model(spec: dict) -> SequenceModel:
             raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(MODEL_CLASSES)}")
         if family == "rnn":
             return RNN(spec["x_dim"], spec["h_dim"], **common)
+        if family == "dmm":
+            return DMM(spec["x_dim"], spec["z_dim"], spec["emission"], transition_dim=spec["h_dim"],
+                       emission_dims=tuple(spec["hidden_dims"]), rnn_dim=spec["rnn_dim"] or spec["h_dim"])
         return MODEL_CLASSES[family](spec["x_dim"], spec["z_dim"], spec["h_dim"], prior=spec["prior"],
                                      guide=spec["guide"], rnn_dim=spec["rnn_dim"], **common)
     except KeyError as missing:
