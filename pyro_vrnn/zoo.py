@@ -73,7 +73,7 @@ def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | N
         if value is not None and value not in allowed:
             raise ValueError(f"unknown {label} {value!r}; expected one of {', '.join(allowed)}")
     if seed["family"] == "dmm" and (prior, guide) != (None, None):
-        raise ValueError("the DMM's prior (gated transition) and guide (smoothing) are fixed; drop --prior/--guide")
+        raise ValueError("the DMM's prior (gated transition) and guide (smoothing) are fixed; pass prior=None and guide=None")
     prior = prior or seed["prior"]
     guide = guide or seed["guide"]
     if (prior is None) != (guide is None):  # an RNN name given only one of the two latent pieces
