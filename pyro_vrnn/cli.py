@@ -11,8 +11,12 @@ The workflow of Chung et al. (2015) from a shell::
 Each subcommand is a thin layer over a library function (:func:`pyro_vrnn.runs.train_run`,
 :func:`pyro_vrnn.evaluation.evaluate_run`, :func:`pyro_vrnn.sampling.sample_run`,
 :func:`pyro_vrnn.compare.compare`). Errors a user can fix (unknown model, missing file, bad size,
-unreadable checkpoint, a checkpoint of another run) end the program with one line on stderr,
-``pyro-vrnn: error: ...``, and exit status 2.
+unreadable checkpoint, a checkpoint of another run, an output path that holds a file the command
+did not write) end the program with one line on stderr, ``pyro-vrnn: error: ...``, and exit status
+2; so does any unexpected error (``PYRO_VRNN_TRACEBACK=1`` shows its traceback). Running out of
+memory in training or evaluation exits 1 naming the flags that bound memory; running out while
+loading data is a data error. No command writes over a file it did not create
+(:mod:`pyro_vrnn.outputs`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -28,6 +33,8 @@ from pathlib import Path
 from .runs import DEFAULT_TRAINING
 
 PROG = "pyro-vrnn"
+#: set it (to anything) to see the traceback of an unexpected error instead of its one-line summary
+TRACEBACK_ENV_VAR = "PYRO_VRNN_TRACEBACK"
 
 MAIN_DESCRIPTION = """\
 Recurrent latent-variable models of sequences as Pyro programs: the VRNN (Chung et al. 2015),
@@ -412,15 +419,19 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_run, format_summary
+    from .outputs import check_writable, is_evaluation_result, write_text_atomic
 
     device = _setup_runtime(args)
     seed = args.seed if args.seed is not None else 0
+    path = Path(args.json) if args.json else Path(args.run_dir) / f"eval_{args.split}.json"
+    if Path(args.run_dir).is_dir():  # refuse a bad --json before the work (a missing run says so itself)
+        check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
+                       "give --json a new path (or one that holds an earlier evaluation)")
     result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
                           batch_size=args.batch_size, seed=seed, device=device, max_sequences=args.max_sequences)
-    path = Path(args.json) if args.json else Path(args.run_dir) / f"eval_{args.split}.json"
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
+    check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
+                   "give --json a new path (or one that holds an earlier evaluation)")
+    write_text_atomic(path, json.dumps(result, indent=2))
     print(f"{result['model']} at step {result['step']} on {result['data']} ({args.split})")
     print(format_summary(result))
     print(f"written {path}")
@@ -458,6 +469,9 @@ def cmd_compare(args) -> int:
         size = len(load_data({"data": args.data, "data_options": _data_options(args)}).train)
         training["steps"] = args.epochs * math.ceil(size / training["batch_size"])
     steps = training.pop("steps")
+    from .outputs import check_comparison_folder
+
+    check_comparison_folder(args.out, models)
     rows = compare(args.data, models, steps=steps, out=args.out, seed=args.seed if args.seed is not None else 0,
                    data_options=_data_options(args), training=training,
                    particles=args.particles or COMPARE_DEFAULTS["particles"], chunk_size=args.chunk_size,
@@ -520,14 +534,17 @@ def main(argv=None) -> int:
             return _fail(error, 2)
         except DivergenceError as error:
             return _fail(f"{error} (the last good checkpoint is kept; try a lower --lr)", 1)
-        except Exception as error:  # out of memory: say which knob to turn
+        except Exception as error:  # out of memory: say which knob to turn; anything else: one line
             from .resources import COMMAND_KNOBS, OutOfMemoryError, is_out_of_memory, out_of_memory_message
 
             if isinstance(error, OutOfMemoryError):
                 return _fail(error, 1)
-            if not is_out_of_memory(error):
+            if is_out_of_memory(error):
+                return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS[args.command]), 1)
+            if os.environ.get(TRACEBACK_ENV_VAR):
                 raise
-            return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS[args.command]), 1)
+            return _fail(f"unexpected {type(error).__name__}: {error} (a bug in pyro-vrnn or an input it does not "
+                         f"check yet; please report it. {TRACEBACK_ENV_VAR}=1 shows the traceback)", 2)
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130

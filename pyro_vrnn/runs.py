@@ -27,6 +27,7 @@ import torch
 from . import __version__
 from .checkpoint import CHECKPOINT, CheckpointError, load_latest, save_checkpoint, set_rng_state
 from .data import Normalizer, load_dataset
+from .outputs import check_run_folder
 from .training import DivergenceError, KLAnnealing, Trainer, resolve_device
 from .zoo import build_model
 
@@ -129,6 +130,7 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     """
     log = log or (lambda message: None)
     run_dir = Path(run_dir)
+    check_run_folder(run_dir)  # never write a config or history over files that are not this run's
     device = resolve_device(device)
     payload = None
     if (run_dir / CHECKPOINT).exists() or (run_dir / "checkpoint.prev.pt").exists():

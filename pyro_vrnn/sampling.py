@@ -7,6 +7,7 @@ saved normalizer; :func:`sample_run` writes them out: ``samples.png`` (generated
 
 from __future__ import annotations
 
+import os
 import statistics
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import torch
 
 from . import plots
 from .data import write_wav
+from .outputs import check_sample_folder
 from .runs import load_data, load_run
 
 DEFAULT_LENGTHS = {"speech": 80, "handwriting": 120, "music": 64}
@@ -68,11 +70,16 @@ def sample_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: i
     kind = dataset.kind if dataset is not None else _kind_of(config)
     length = length or (typical_length(dataset, kind) if dataset is not None else DEFAULT_LENGTHS[kind])
     out = Path(out)
+    real = real_examples(dataset, "test", num, length) if dataset is not None and with_real else []
+    check_sample_folder(out, ["samples.pt", "samples.png"] + (
+        [f"sample_{i}.wav" for i in range(num)] + [f"real_{i}.wav" for i in range(len(real))]
+        if kind == "speech" else []))
     out.mkdir(parents=True, exist_ok=True)
     samples = generate_samples(model, normalizer, kind, num, length, seed)
-    real = real_examples(dataset, "test", num, length) if dataset is not None and with_real else []
     written = {"samples": str(out / "samples.pt")}
-    torch.save({"samples": samples, "real": real, "config": config}, out / "samples.pt")
+    tmp = out / f".samples.pt.tmp-{os.getpid()}"
+    torch.save({"samples": samples, "real": real, "config": config}, tmp)
+    os.replace(tmp, out / "samples.pt")
     rate = int((dataset.info.get("sample_rate") if dataset is not None else None) or 16000)
     written["figure"] = str(plots.plot_samples(kind, list(samples), real, out / "samples.png",
                                                title=f"{config['model']['name']} on {config['data']}",
