@@ -136,7 +136,8 @@ def plot_sample_grid(kind: str, columns: dict, path, *, title: str | None = None
 
 def plot_history(histories: dict, path, *, title: str | None = None):
     """Training (and validation) loss per time step against step, one line per run in ``histories``
-    (``{label: {"train": [{"step", "loss"}, ...], "valid": [...]}}``)."""
+    (``{label: {"train": [{"step", "loss"}, ...], "valid": [...], "best_step": s}}``); the best
+    validation step, when given (or marked ``best`` in ``valid``), is drawn as a star."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (label, history) in enumerate(histories.items()):
@@ -152,6 +153,13 @@ def plot_history(histories: dict, path, *, title: str | None = None):
         if valid:
             ax.plot([r["step"] for r in valid], [r["loss"] for r in valid], "o--", color=color, markersize=3,
                     label=f"{label} valid")
+            best = history.get("best_step")
+            best = [r for r in valid if r["step"] == best] if best is not None else []
+            if not best and any(r.get("best") for r in valid):
+                best = [[r for r in valid if r.get("best")][-1]]
+            if best:
+                ax.plot([best[0]["step"]], [best[0]["loss"]], "*", color=color, markersize=12,
+                        markeredgecolor="black", label=f"{label} best valid {best[0]['loss']:.4g}")
     ax.set_xlabel("step")
     ax.set_ylabel("negative ELBO per time step")
     if title:
