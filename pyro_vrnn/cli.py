@@ -47,22 +47,27 @@ start here:
 TRAIN_DESCRIPTION = """\
 Train one model by SVI and write a run folder: config.json (everything to rebuild the model),
 checkpoint.pt (+ checkpoint.prev.pt, the last good copy) every --checkpoint-every steps and at the
-end, and history.json (loss per step, validation loss). Ctrl-C writes a checkpoint first.
---resume continues a run exactly where it stopped (model, optimizer, RNG, batch order).
+end, checkpoint.best.pt (the best validation loss so far), history.json (loss per step, validation
+loss) and training.png (both curves). Ctrl-C writes a checkpoint first. --steps is the step count
+to reach: --resume continues a run exactly where it stopped (model, optimizer, learning-rate
+schedule, early stopping, RNG, batch order) up to --steps. --patience N stops early after N
+validations without a new best; --lr-schedule plateau lowers the learning rate on plateaus.
+--preset NAME fills the flags not given ('pyro-vrnn presets' lists them).
 
 examples:
+  pyro-vrnn train --preset music --data music:jsb_chorales.pickle --out runs/jsb
   pyro-vrnn train --model vrnn-gmm --data speech-synthetic --steps 500 --out runs/vrnn-gmm
   pyro-vrnn train --model vrnn-gmm --data speech-synthetic --steps 1000 --out runs/vrnn-gmm --resume
   pyro-vrnn train --model storn --data music:jsb_chorales.pickle --epochs 20 --out runs/storn-jsb
   pyro-vrnn train --model vrnn-normal --guide smoothing --emission handwriting \\
                   --data handwriting:omniglot.npz --steps 2000 --out runs/hw
-  paper sizes:  --h-dim 2000 --z-dim 200 --feature-dims 600,600,600,600 --hidden-dims 600,600,600,600
+  paper sizes:  --preset paper (--h-dim 2000 --z-dim 200 --feature-dims 600,600,600,600 ...)
 """
 
 EVALUATE_DESCRIPTION = """\
-Evaluate a run's best-on-validation checkpoint (--checkpoint last: the latest) on a split of its own dataset: the ELBO (">=", a lower bound)
-and the importance-sampled log-likelihood ("≈", K particles from the guide), per sequence and per
-time step, with standard errors over sequences. For an RNN both equal the exact log-likelihood.
+Evaluate a run's best-on-validation checkpoint (checkpoint.best.pt; --checkpoint last: the latest)
+on a split of its own dataset: the ELBO (">=", a lower bound) and the importance-sampled
+log-likelihood ("≈", K particles from the guide), per sequence and per time step, with standard errors over sequences. For an RNN both equal the exact log-likelihood.
 Writes JSON (summary + per-sequence lists) and prints a short table. Same --seed and checkpoint,
 same numbers.
 
@@ -71,8 +76,8 @@ example:
 """
 
 SAMPLE_DESCRIPTION = """\
-Generate sequences x ~ p(x) from a run's best-on-validation checkpoint, un-normalized to data units, and write
-samples.png (generated beside real test sequences: waveforms, pen strokes with pen-up gaps, or
+Generate sequences x ~ p(x) from a run's best-on-validation checkpoint (--checkpoint last: the
+latest), un-normalized to data units, and write samples.png (generated beside real test sequences: waveforms, pen strokes with pen-up gaps, or
 piano rolls), samples.pt, and for speech sample_I.wav / real_I.wav (16-bit PCM).
 
 example:

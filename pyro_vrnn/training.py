@@ -36,7 +36,7 @@ from pyro.optim import ClippedAdam
 
 from .convergence import EarlyStopping, PlateauSchedule
 from .data.batching import batch_indices, pad_batch
-from .progress import ProgressBar
+from .progress import progress_bar
 from .resources import TRAINING_KNOBS, out_of_memory_advice
 
 
@@ -309,7 +309,7 @@ class Trainer:
         self.generator = generator if generator is not None else (getattr(self, "generator", None)
                                                                   or torch.Generator().manual_seed(0))
         lengths = [len(s) for s in train]
-        bar = ProgressBar(num_steps, desc="train", enabled=progress, initial=self.step_count)
+        bar = progress_bar(num_steps, desc="train", enabled=progress, initial=self.step_count)
         try:
             while self.step_count < num_steps and not self.stopped_early:
                 if self._epoch is None:
@@ -332,8 +332,9 @@ class Trainer:
                     self.history.append(record)
                     if valid is not None and valid_every and self.step_count % valid_every == 0:
                         record.update(self._validate(valid, batch_size))
-                    bar.update(1, loss=record["loss"], **({"valid": record["valid_loss"]}
-                                                          if "valid_loss" in record else {}))
+                    bar.set_postfix_str(f"loss {record['loss']:.4g}" + (f" valid {record['valid_loss']:.4g}"
+                                        if "valid_loss" in record else ""), refresh=False)
+                    bar.update(1)
                     if callback is not None:
                         callback(self, record)
                 else:
@@ -410,14 +411,35 @@ class Trainer:
         self._epoch = state.get("epoch")
 
 
+def redraw_parameters(model, seed: int) -> None:
+    """Re-draw ``model``'s parameters under ``seed``: seed Pyro (torch, NumPy, Python), then call
+    ``reset_parameters()`` of every submodule that has one (``nn.Linear``, ``nn.LSTMCell``, ``nn.LSTM``,
+    ...) in module order. Two models of one architecture, however they were made, then hold the same
+    parameters. Parameters no module re-draws keep their values (in this library only constant
+    initializations, such as the zeros of a global ``raw_scale``)."""
+    pyro.set_rng_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset):
+                reset()
+
+
 def fit(model, train, *, num_steps: int = 1000, batch_size: int = 32, guide=None, seed: int | None = None,
         progress: bool = True, valid=None, valid_every: int = 0, annealing_steps: int = 0,
         annealing_start: float = 0.1, **trainer_kwargs) -> Trainer:
-    """Train ``model`` on a list of ``(T, D)`` sequences with SVI; returns the :class:`Trainer`
-    (its ``history`` holds the losses). ``trainer_kwargs`` go to :class:`Trainer` (``lr``,
-    ``clip_norm``, ``elbo``, ``num_particles``, ``vectorize_particles``, ...)."""
+    """Train ``model`` on a list of ``(T, D)`` sequences with SVI for ``num_steps`` steps; returns the
+    :class:`Trainer` (its ``history`` holds the losses).
+
+    ``seed`` makes the whole run reproducible: the model's parameters are re-drawn under it
+    (:func:`redraw_parameters`), then the latent noise and the batch order follow from it, so two
+    calls with the same seed, data and architecture end with bitwise-equal parameters even for two
+    separately constructed models. Without a seed the model keeps its current parameters and the
+    global RNG is used as it stands. ``trainer_kwargs`` go to :class:`Trainer` (``lr``,
+    ``clip_norm``, ``elbo``, ``num_particles``, ``patience``, ``lr_schedule``, ...).
+    """
     if seed is not None:
-        pyro.set_rng_seed(seed)
+        redraw_parameters(model, seed)
     trainer = Trainer(model, guide, annealing=KLAnnealing(annealing_steps, annealing_start), **trainer_kwargs)
     generator = torch.Generator().manual_seed(seed if seed is not None else 0)
     trainer.fit(train, num_steps, batch_size, valid=valid, valid_every=valid_every, progress=progress,
