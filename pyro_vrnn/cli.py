@@ -67,7 +67,8 @@ examples:
 EVALUATE_DESCRIPTION = """\
 Evaluate a run's best-on-validation checkpoint (checkpoint.best.pt; --checkpoint last: the latest)
 on a split of its own dataset: the ELBO (">=", a lower bound) and the importance-sampled
-log-likelihood ("≈", K particles from the guide), per sequence and per time step, with standard errors over sequences. For an RNN both equal the exact log-likelihood.
+log-likelihood ("≈", K particles from the guide), per sequence and per time step, with standard
+errors over sequences. For an RNN both equal the exact log-likelihood.
 Writes JSON (summary + per-sequence lists) and prints a short table. Same --seed and checkpoint,
 same numbers.
 
@@ -77,8 +78,9 @@ example:
 
 SAMPLE_DESCRIPTION = """\
 Generate sequences x ~ p(x) from a run's best-on-validation checkpoint (--checkpoint last: the
-latest), un-normalized to data units, and write samples.png (generated beside real test sequences: waveforms, pen strokes with pen-up gaps, or
-piano rolls), samples.pt, and for speech sample_I.wav / real_I.wav (16-bit PCM).
+latest), un-normalized to data units, and write samples.png (generated beside real test
+sequences: waveforms, pen strokes with pen-up gaps, or piano rolls), samples.pt, and for speech
+sample_I.wav / real_I.wav (16-bit PCM).
 
 example:
   pyro-vrnn sample runs/vrnn-gmm --num 4 --length 80 --out runs/vrnn-gmm/samples
