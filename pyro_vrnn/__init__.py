@@ -12,6 +12,7 @@ from .importance import ImportanceEstimate, importance_estimate, importance_log_
 from .models import DMM, RNN, STORN, VRNN, SequenceModel
 from .nn import MLP, Identity, NoFeatures
 from .priors import ConditionalGaussianPrior, GatedTransitionPrior, LinearGaussianPrior, StandardNormalPrior
+from .training import KLAnnealing, Trainer, fit
 from .transitions import GRUTransition, IdentityTransition, LSTMTransition
 
 __version__ = "0.1.0"
@@ -21,5 +22,5 @@ __all__ = [
     "GRUTransition", "HandwritingEmission", "Identity", "IdentityTransition", "ImportanceEstimate",
     "LinearGaussianEmission", "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "RNN",
     "SequenceModel", "SmoothingGuide", "StandardNormalPrior", "STORN", "STORNGuide", "VRNN",
-    "importance_estimate", "importance_log_likelihood", "importance_log_weights",
+    "KLAnnealing", "Trainer", "fit", "importance_estimate", "importance_log_likelihood", "importance_log_weights",
 ]

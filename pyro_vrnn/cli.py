@@ -54,22 +54,28 @@ start here:
 TRAIN_DESCRIPTION = """\
 Train one model by SVI and write a run folder: config.json (everything to rebuild the model),
 checkpoint.pt (+ checkpoint.prev.pt, the last good copy) every --checkpoint-every steps and at the
-end, and history.json (loss per step, validation loss). Ctrl-C writes a checkpoint first.
---resume continues a run exactly where it stopped (model, optimizer, RNG, batch order).
+end, checkpoint.best.pt (the best validation loss so far), history.json (loss per step, validation
+loss) and training.png (both curves). Ctrl-C writes a checkpoint first. --steps is the step count
+to reach: --resume continues a run exactly where it stopped (model, optimizer, learning-rate
+schedule, early stopping, RNG, batch order) up to --steps. --patience N stops early after N
+validations without a new best; --lr-schedule plateau lowers the learning rate on plateaus.
+--preset NAME fills the flags not given ('pyro-vrnn presets' lists them).
 
 examples:
+  pyro-vrnn train --preset music --data music:jsb_chorales.pickle --out runs/jsb
   pyro-vrnn train --model vrnn-gmm --data speech-synthetic --steps 500 --out runs/vrnn-gmm
   pyro-vrnn train --model vrnn-gmm --data speech-synthetic --steps 1000 --out runs/vrnn-gmm --resume
   pyro-vrnn train --model storn --data music:jsb_chorales.pickle --epochs 20 --out runs/storn-jsb
   pyro-vrnn train --model vrnn-normal --guide smoothing --emission handwriting \\
                   --data handwriting:omniglot.npz --steps 2000 --out runs/hw
-  paper sizes:  --h-dim 2000 --z-dim 200 --feature-dims 600,600,600,600 --hidden-dims 600,600,600,600
+  paper sizes:  --preset paper (--h-dim 2000 --z-dim 200 --feature-dims 600,600,600,600 ...)
 """
 
 EVALUATE_DESCRIPTION = """\
-Evaluate a run's latest checkpoint on a split of its own dataset: the ELBO (">=", a lower bound)
-and the importance-sampled log-likelihood ("≈", K particles from the guide), per sequence and per
-time step, with standard errors over sequences. For an RNN both equal the exact log-likelihood.
+Evaluate a run's best-on-validation checkpoint (checkpoint.best.pt; --checkpoint last: the latest)
+on a split of its own dataset: the ELBO (">=", a lower bound) and the importance-sampled
+log-likelihood ("≈", K particles from the guide), per sequence and per time step, with standard
+errors over sequences. For an RNN both equal the exact log-likelihood.
 Writes JSON (summary + per-sequence lists) and prints a short table. Same --seed and checkpoint,
 same numbers.
 
@@ -78,9 +84,10 @@ example:
 """
 
 SAMPLE_DESCRIPTION = """\
-Generate sequences x ~ p(x) from a run's latest checkpoint, un-normalized to data units, and write
-samples.png (generated beside real test sequences: waveforms, pen strokes with pen-up gaps, or
-piano rolls), samples.pt, and for speech sample_I.wav / real_I.wav (16-bit PCM).
+Generate sequences x ~ p(x) from a run's best-on-validation checkpoint (--checkpoint last: the
+latest), un-normalized to data units, and write samples.png (generated beside real test
+sequences: waveforms, pen strokes with pen-up gaps, or piano rolls), samples.pt, and for speech
+sample_I.wav / real_I.wav (16-bit PCM).
 
 example:
   pyro-vrnn sample runs/vrnn-gmm --num 4 --length 80 --out runs/vrnn-gmm/samples
@@ -100,6 +107,15 @@ examples:
   pyro-vrnn compare --data speech-synthetic --out table1            # offline, a few minutes on 2 CPUs
   pyro-vrnn compare --data music:/data/music/jsb_chorales.pickle --models rnn-normal,storn,vrnn-normal \\
                     --steps 3000 --particles 500 --out jsb
+"""
+
+
+PRESETS_DESCRIPTION = """\
+Named configurations: sizes, budgets and objectives per data kind. 'pyro-vrnn train --preset NAME'
+(or compare) fills every flag not given on the command line; flags given explicitly win.
+
+example:
+  pyro-vrnn train --preset music --data music:jsb_chorales.pickle --out runs/jsb
 """
 
 
@@ -137,6 +153,7 @@ def _checked(cast, accept, expected: str):
 _positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
 _nonnegative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _checked(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
+_nonnegative_float = _checked(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
 
 
 def _dims(text):
@@ -212,8 +229,13 @@ def _add_training_args(parser, defaults: dict):
     group.add_argument("--batch-size", type=_positive_int, help=f"sequences per minibatch [default: {defaults['batch_size']}]")
     group.add_argument("--lr", type=_positive_float, help=f"Adam learning rate [default: {defaults['lr']:g}]")
     group.add_argument("--clip-norm", type=_positive_float, help="per-parameter gradient-norm clip [default: 10]")
+    group.add_argument("--weight-decay", type=_nonnegative_float, metavar="L2",
+                       help="L2 weight decay of Adam, a regularizer against overfitting [default: 0]")
     group.add_argument("--elbo", choices=("trace", "meanfield", "iwae"), help="trace (Monte-Carlo KL), "
-                       "meanfield (analytic KL where possible) or iwae [default: trace]")
+                       "meanfield (analytic KL where possible) or iwae (the K-sample importance-weighted bound, "
+                       "K = --train-particles) [default: trace]")
+    group.add_argument("--train-particles", type=_positive_int, metavar="K",
+                       help="latent samples per sequence in the training objective (the K of iwae) [default: 1]")
     group.add_argument("--kl-anneal-steps", type=_nonnegative_int, metavar="N",
                        help="KL annealing: scale the latent terms from --kl-anneal-start up to 1 over N steps "
                             "[default: 0 = off]")
@@ -226,6 +248,45 @@ def _add_training_args(parser, defaults: dict):
     group.add_argument("--checkpoint-every", type=_nonnegative_int, metavar="N",
                        help="write a checkpoint every N steps (and always at the end; 0 = only at the end) "
                        f"[default: {defaults['checkpoint_every']}]")
+    group.add_argument("--patience", type=_nonnegative_int, metavar="N",
+                       help="early stopping: stop after N validations in a row without a new best validation "
+                            "loss; the best is kept as checkpoint.best.pt either way (0 = never stop early) "
+                            "[default: 0]")
+    group.add_argument("--lr-schedule", choices=("none", "plateau"),
+                       help="plateau: multiply the learning rate by --lr-factor after --lr-patience validations "
+                            "without improvement (torch's ReduceLROnPlateau) [default: none]")
+    group.add_argument("--lr-factor", type=_checked(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+                       metavar="F", help="learning-rate factor of the plateau schedule [default: 0.5]")
+    group.add_argument("--lr-patience", type=_nonnegative_int, metavar="N",
+                       help="validations without improvement before the plateau schedule lowers the rate "
+                            "[default: 3]")
+    group.add_argument("--min-lr", type=_nonnegative_float, metavar="LR",
+                       help="the plateau schedule's lowest learning rate [default: 0]")
+
+
+def _add_preset_arg(parser):
+    from .presets import PRESETS
+
+    parser.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+                        help=f"fill every flag not given from a named configuration ({', '.join(PRESETS)}; "
+                             "'pyro-vrnn presets' lists their flags); flags given explicitly win")
+
+
+def _apply_preset(args) -> None:
+    """Set each flag of ``args.preset`` that the command line left unset (``None``)."""
+    if not getattr(args, "preset", None):
+        return
+    from .presets import get_preset
+
+    for key, value in get_preset(args.preset).flags.items():
+        if hasattr(args, key) and getattr(args, key) is None:
+            setattr(args, key, list(value) if isinstance(value, (list, tuple)) else value)
+
+
+def _add_checkpoint_arg(parser):
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                        help="best: the best on validation (checkpoint.best.pt; the latest if the run has no "
+                             "validation); last: the latest checkpoint")
 
 
 def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and latent noise [default: 0]"):
@@ -249,7 +310,9 @@ COMPARE_DEFAULTS = {"steps": 400, "batch_size": 32, "lr": 3e-3, "valid_every": 0
 TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
                   "elbo": "elbo", "annealing_steps": "kl_anneal_steps", "annealing_start": "kl_anneal_start",
                   "valid_every": "valid_every", "checkpoint_every": "checkpoint_every",
-                  "bucket_by_length": "bucket_by_length"}
+                  "bucket_by_length": "bucket_by_length", "weight_decay": "weight_decay",
+                  "num_particles": "train_particles", "patience": "patience", "lr_schedule": "lr_schedule",
+                  "lr_factor": "lr_factor", "lr_patience": "lr_patience", "min_lr": "min_lr"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -266,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in RUN_DIR from its latest checkpoint (exactly; flags not given are "
                         "taken from the run, and flags that contradict it are an error)")
     p.add_argument("--overwrite", action="store_true", help="start again even if RUN_DIR holds a run")
+    _add_preset_arg(p)
     _add_model_args(p)
     _add_data_args(p, required=False)
     _add_training_args(p, TRAIN_DEFAULTS)
@@ -284,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-sequences", type=_positive_int, default=None, metavar="N",
                    help="evaluate only N sequences, evenly spaced through the split (a quick look)")
     p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json]")
+    _add_checkpoint_arg(p)
     _add_runtime_args(p, seed_help="seed of the importance samples [default: 0]")
     p.set_defaults(func=cmd_evaluate)
 
@@ -295,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time steps per sequence [default: median training length]")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for samples.png, samples.pt, *.wav")
     p.add_argument("--no-real", action="store_true", help="do not load the data to show real sequences beside")
+    _add_checkpoint_arg(p)
     _add_runtime_args(p, seed_help="seed of the samples [default: 0]")
     p.set_defaults(func=cmd_sample)
 
@@ -316,11 +382,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", choices=("sequence", "step"), default=None,
                    help="table unit: nats per sequence (VRNN paper) or per time step (music papers) "
                         "[default: step for music, else sequence]")
+    _add_preset_arg(p)
     _add_model_args(p, with_model=False, num_components=COMPARE_DEFAULTS["num_components"])
     _add_data_args(p, required=True)
     _add_training_args(p, {**TRAIN_DEFAULTS, **COMPARE_DEFAULTS})
     _add_runtime_args(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("presets", help="list the named configurations that --preset NAME fills in",
+                       description=PRESETS_DESCRIPTION, formatter_class=_Formatter)
+    p.set_defaults(func=cmd_presets)
     return parser
 
 
@@ -375,11 +446,19 @@ def _training_settings(args, dataset_size=None, saved=None, defaults=None):
 
 
 # ---------------------------------------------------------------------------- subcommands
+def cmd_presets(args) -> int:
+    from .presets import describe_presets
+
+    print(describe_presets())
+    return 0
+
+
 def cmd_train(args) -> int:
     from .checkpoint import CHECKPOINT, PREVIOUS, CheckpointError, load_latest
     from .runs import load_data, make_config, train_run
     from .zoo import model_spec
 
+    _apply_preset(args)
     device = _setup_runtime(args)
     log = _log(args)
     run_dir = Path(args.out)
@@ -428,11 +507,13 @@ def cmd_evaluate(args) -> int:
         check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
                        "give --json a new path (or one that holds an earlier evaluation)")
     result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
-                          batch_size=args.batch_size, seed=seed, device=device, max_sequences=args.max_sequences)
+                          batch_size=args.batch_size, seed=seed, device=device, max_sequences=args.max_sequences,
+                          checkpoint=args.checkpoint)
     check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
                    "give --json a new path (or one that holds an earlier evaluation)")
     write_text_atomic(path, json.dumps(result, indent=2))
-    print(f"{result['model']} at step {result['step']} on {result['data']} ({args.split})")
+    print(f"{result['model']} at step {result['step']} ({Path(result['checkpoint']).name}) on {result['data']} "
+          f"({args.split})")
     print(format_summary(result))
     print(f"written {path}")
     return 0
@@ -443,7 +524,8 @@ def cmd_sample(args) -> int:
 
     device = _setup_runtime(args)
     written = sample_run(args.run_dir, args.out, num=args.num, length=args.length,
-                         seed=args.seed if args.seed is not None else 0, device=device, with_real=not args.no_real)
+                         seed=args.seed if args.seed is not None else 0, device=device, with_real=not args.no_real,
+                         checkpoint=args.checkpoint)
     for key, value in written.items():
         for path in (value if isinstance(value, list) else [value]):
             print(f"written {path}")
@@ -454,6 +536,7 @@ def cmd_compare(args) -> int:
     from .compare import compare, markdown_table, meaning
     from .zoo import SEED_MODELS
 
+    _apply_preset(args)
     device = _setup_runtime(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in SEED_MODELS]

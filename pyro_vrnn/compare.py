@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import plots
 from .evaluation import evaluate_run
-from .runs import HISTORY, load_data, make_config, train_run
+from .runs import HISTORY, load_data, load_run, make_config, train_run
 from .sampling import generate_samples, real_examples, typical_length
 from .zoo import SEED_MODELS, architecture, count_parameters, describe_spec, model_spec
 
@@ -31,7 +31,7 @@ DEFAULT_MODELS = [name for name in SEED_MODELS if SEED_MODELS[name]["family"] !=
 CSV_FIELDS = ["model", "label", "exact", "elbo", "elbo_se", "log_likelihood", "log_likelihood_se",
               "log_likelihood_mc_se", "elbo_per_step", "log_likelihood_per_step", "log_likelihood_per_step_se",
               "nll_per_step", "num_particles", "num_sequences", "num_steps", "parameters", "train_steps",
-              "train_seconds", "eval_seconds", "final_train_loss", "run_dir"]
+              "eval_step", "train_seconds", "eval_seconds", "final_train_loss", "run_dir"]
 
 
 def default_unit(kind: str) -> str:
@@ -91,8 +91,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
                                   batch_size=eval_batch_size, seed=seed, device=device, dataset=dataset,
                                   max_sequences=max_eval_sequences)
         (out / name / f"eval_{split}.json").write_text(json.dumps(evaluation, indent=2))
-        model = result["model"]
-        model.eval()
+        model = load_run(out / name, device)[0]  # the best on validation when the run has one, as evaluated
         samples = generate_samples(model, dataset.normalizer, dataset.kind, num_samples, length, seed)
         label = describe_spec(spec)
         columns[label] = list(samples)
@@ -100,7 +99,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
         rows.append({
             "model": name, "label": label, "exact": evaluation["exact"],
             **{k: evaluation[k] for k in CSV_FIELDS if k in evaluation and k not in ("model", "exact")},
-            "parameters": count_parameters(model), "train_steps": result["step"],
+            "parameters": count_parameters(model), "train_steps": result["step"], "eval_step": evaluation["step"],
             "train_seconds": round(result["seconds"], 2), "eval_seconds": round(evaluation["seconds"], 2),
             "final_train_loss": result["final_loss"], "run_dir": str(out / name),
         })

@@ -139,13 +139,15 @@ def format_summary(result: dict) -> str:
 
 
 def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chunk_size: int | None = None,
-                 batch_size: int = 8, seed: int | None = 0, device="cpu", dataset=None, max_sequences=None) -> dict:
-    """:func:`evaluate_sequences` for a run's latest checkpoint on ``split`` of its own dataset
+                 batch_size: int = 8, seed: int | None = 0, device="cpu", dataset=None, max_sequences=None,
+                 checkpoint: str = "best") -> dict:
+    """:func:`evaluate_sequences` for a run's checkpoint on ``split`` of its own dataset
     (``max_sequences``: only so many, evenly spaced through the split, for quick looks).
-    The result also names the run."""
+    ``checkpoint``: ``"best"`` on validation (``checkpoint.best.pt``, when the run has one, else the
+    latest) or ``"last"``. The result also names the run and the checkpoint file used."""
     from .runs import load_data, load_run  # evaluation of runs sits above the run machinery
 
-    model, config, _, payload = load_run(run_dir, device)
+    model, config, _, payload = load_run(run_dir, device, checkpoint)
     dataset = dataset if dataset is not None else load_data(config)
     sequences = dataset.split(split)
     if max_sequences is not None and max_sequences < len(sequences):  # evenly spaced, so every part is seen
@@ -154,5 +156,6 @@ def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chun
     result = evaluate_sequences(model, sequences, num_particles=num_particles, chunk_size=chunk_size,
                                 batch_size=batch_size, seed=seed)
     return {"run_dir": str(run_dir), "model": config["model"]["name"], "model_spec": config["model"],
-            "data": config["data"], "split": split, "step": payload["step"], "seed": seed,
+            "data": config["data"], "split": split, "step": payload["step"], "checkpoint": payload["path"],
+            "seed": seed,
             "chunk_size": chunk_size, **result}

@@ -58,12 +58,13 @@ def typical_length(dataset, kind: str) -> int:
 
 
 def sample_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: int = 0, device="cpu",
-               with_real: bool = True, dataset=None) -> dict:
+               with_real: bool = True, dataset=None, checkpoint: str = "best") -> dict:
     """Generate ``num`` samples from a run into folder ``out``; returns the paths written.
 
-    ``length`` defaults to the median training length (speech: 40 frames = 0.5 s at 16 kHz).
+    ``length`` defaults to the median training length (speech: 40 frames = 0.5 s at 16 kHz);
+    ``checkpoint``: ``"best"`` on validation (when the run has one) or ``"last"``.
     """
-    model, config, normalizer, _ = load_run(run_dir, device)
+    model, config, normalizer, _ = load_run(run_dir, device, checkpoint)
     dataset = dataset if dataset is not None else (load_data(config) if with_real or normalizer is None else None)
     if normalizer is None and dataset is not None:
         normalizer = dataset.normalizer
