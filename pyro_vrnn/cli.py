@@ -38,10 +38,17 @@ models (--model):  rnn-normal, rnn-gmm, storn, vrnn-normal, vrnn-gmm
                    (--prior/--guide/--emission build any other combination)
 data (--data):     offline, generated here: speech-synthetic, handwriting-synthetic, music-synthetic
                    files: music:PICKLE  speech:FOLDER  handwriting:NPZ_OR_IAM_FOLDER
+                   prepared:DIR  (written once by 'pyro-vrnn prepare'; for corpora larger than memory)
 
 start here:
   pyro-vrnn compare --data speech-synthetic --out table1     # Table 1 of the VRNN paper, offline
   pyro-vrnn train --help                                     # one model, all the knobs
+"""
+
+DISTRIBUTED_NOTE = """\
+several processes or GPUs (one model, data parallel; docs/distributed.md):
+  torchrun --standalone --nproc_per_node=N -m pyro_vrnn.cli train ... (or evaluate ...)
+  --batch-size stays the global batch; rank 0 writes the run folder; --resume works on any N.
 """
 
 TRAIN_DESCRIPTION = """\
@@ -57,7 +64,8 @@ examples:
   pyro-vrnn train --model vrnn-normal --guide smoothing --emission handwriting \\
                   --data handwriting:omniglot.npz --steps 2000 --out runs/hw
   paper sizes:  --h-dim 2000 --z-dim 200 --feature-dims 600,600,600,600 --hidden-dims 600,600,600,600
-"""
+
+""" + DISTRIBUTED_NOTE
 
 EVALUATE_DESCRIPTION = """\
 Evaluate a run's latest checkpoint on a split of its own dataset: the ELBO (">=", a lower bound)
@@ -68,7 +76,8 @@ same numbers.
 
 example:
   pyro-vrnn evaluate runs/vrnn-gmm --split test --particles 500 --chunk-size 50 --json vrnn-test.json
-"""
+
+""" + DISTRIBUTED_NOTE
 
 SAMPLE_DESCRIPTION = """\
 Generate sequences x ~ p(x) from a run's latest checkpoint, un-normalized to data units, and write
@@ -77,6 +86,18 @@ piano rolls), samples.pt, and for speech sample_I.wav / real_I.wav (16-bit PCM).
 
 example:
   pyro-vrnn sample runs/vrnn-gmm --num 4 --length 80 --out runs/vrnn-gmm/samples
+"""
+
+PREPARE_DESCRIPTION = """\
+Write a dataset once into a folder of NumPy .npy files (values and sequence offsets per split, plus
+index.json with the normalizer fitted on the training split), exactly as --data SPEC would load it.
+Then --data prepared:DIR trains from disk: DataLoader workers read each batch, the order is the
+seeded one (a resumed run reads the same batches), and memory does not grow with the corpus.
+A speech folder is read one file at a time (two passes), so it may be far larger than memory.
+
+examples:
+  pyro-vrnn prepare --data speech:/data/blizzard --out /data/blizzard-prepared
+  pyro-vrnn train --model vrnn-gmm --data prepared:/data/blizzard-prepared --steps 100000 --out runs/blizzard
 """
 
 COMPARE_DESCRIPTION = """\
@@ -233,6 +254,12 @@ def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and late
                        help="turn Pyro's distribution argument checks on (slower; off by default)")
 
 
+def _add_precision_arg(parser):
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                        help="bf16: networks under bfloat16 autocast (for GPUs), log-densities in float32, "
+                             "sums in float64 [default: fp32, or the run's own on --resume]")
+
+
 # ---------------------------------------------------------------------------- defaults
 TRAIN_DEFAULTS = {**DEFAULT_TRAINING, "valid_every": 100}
 MODEL_DEFAULTS = {"transition": "lstm", "z_dim": 16, "h_dim": 64, "feature_dims": [64], "hidden_dims": [64],
@@ -263,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p, required=False)
     _add_training_args(p, TRAIN_DEFAULTS)
     _add_runtime_args(p)
+    _add_precision_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="ELBO and importance-sampled log-likelihood of a run on a split",
@@ -278,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate only N sequences, evenly spaced through the split (a quick look)")
     p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json]")
     _add_runtime_args(p, seed_help="seed of the importance samples [default: 0]")
+    _add_precision_arg(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sample", help="generate sequences from a run: PNG figure (+ WAV for speech)",
@@ -314,6 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_args(p, {**TRAIN_DEFAULTS, **COMPARE_DEFAULTS})
     _add_runtime_args(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("prepare", help="write a dataset once to disk for training from it (corpora larger "
+                       "than memory)", description=PREPARE_DESCRIPTION, formatter_class=_Formatter)
+    _add_data_args(p, required=True)
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (train/valid/test .npy + index.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace a prepared corpus already in DIR")
+    p.set_defaults(func=cmd_prepare)
     return parser
 
 
@@ -330,8 +366,18 @@ def _setup_runtime(args):
     return device
 
 
-def _log(args):
-    return (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+def _log(args, parallel=None):
+    quiet = args.quiet or (parallel is not None and not parallel.is_main)
+    return (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+
+
+def _setup_processes(args):
+    """``(parallel, device)``: under torchrun, join the process group (``parallel`` a
+    :class:`~pyro_vrnn.distributed.DataParallel`, one device per process); else ``(None, device)``."""
+    from . import distributed
+
+    device = _setup_runtime(args)
+    return distributed.start(args.device) if distributed.launched() else (None, device)
 
 
 def _data_options(args, saved=None):
@@ -373,8 +419,8 @@ def cmd_train(args) -> int:
     from .runs import load_data, make_config, train_run
     from .zoo import model_spec
 
-    device = _setup_runtime(args)
-    log = _log(args)
+    parallel, device = _setup_processes(args)
+    log = _log(args, parallel)
     run_dir = Path(args.out)
     saved = None
     if args.resume and ((run_dir / CHECKPOINT).exists() or (run_dir / PREVIOUS).exists()):
@@ -403,8 +449,10 @@ def cmd_train(args) -> int:
         training["valid_every"] = TRAIN_DEFAULTS["valid_every"]
     config = make_config(spec, data, data_options=options, seed=seed, **training)
     log(dataset.describe())
+    precision = args.precision or (saved or {}).get("precision") or "fp32"
     result = train_run(config, run_dir, resume=args.resume, overwrite=args.overwrite, device=device,
-                       dataset=dataset, progress=not args.quiet, log=log)
+                       dataset=dataset, progress=not args.quiet and (parallel is None or parallel.is_main), log=log,
+                       parallel=parallel, precision=precision)
     log(f"{name}: steps {result['start_step']} -> {result['step']} in {result['seconds']:.1f} s; "
         f"loss (negative ELBO per step, last 50) {result['final_loss']:.4f}; run folder {run_dir}")
     return 0
@@ -413,10 +461,17 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_run, format_summary
 
-    device = _setup_runtime(args)
+    from .precision import autocast
+
+    parallel, device = _setup_processes(args)
     seed = args.seed if args.seed is not None else 0
-    result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
-                          batch_size=args.batch_size, seed=seed, device=device, max_sequences=args.max_sequences)
+    with autocast(args.precision or "fp32", device):
+        result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
+                              batch_size=args.batch_size, seed=seed, device=device,
+                              max_sequences=args.max_sequences, parallel=parallel)
+    result["precision"] = args.precision or "fp32"
+    if parallel is not None and not parallel.is_main:
+        return 0
     path = Path(args.json) if args.json else Path(args.run_dir) / f"eval_{args.split}.json"
     if path.parent and not path.parent.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -436,6 +491,15 @@ def cmd_sample(args) -> int:
     for key, value in written.items():
         for path in (value if isinstance(value, list) else [value]):
             print(f"written {path}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .data.prepared import open_prepared, prepare
+
+    out = prepare(args.data, args.out, overwrite=args.overwrite, **_data_options(args))
+    print(open_prepared(out).describe())
+    print(f"written {out}; train from it with --data prepared:{out}")
     return 0
 
 
@@ -527,13 +591,16 @@ def main(argv=None) -> int:
                 return _fail(error, 1)
             if not is_out_of_memory(error):
                 raise
-            return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS[args.command]), 1)
+            return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS.get(args.command, "")), 1)
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130
         finally:  # leave an in-process caller (a notebook, a test) as it was
             torch.set_num_threads(threads)
             pyro.enable_validation(validation)
+            from .distributed import stop
+
+            stop()
 
 
 if __name__ == "__main__":
