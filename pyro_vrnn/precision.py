@@ -54,6 +54,9 @@ class AutocastELBO(ELBO):
     def _autocast(self):
         return torch.autocast(self.device_type, dtype=torch.bfloat16)
 
+    def _get_trace(self, model, guide, args, kwargs):
+        return self.elbo._get_trace(model, guide, args, kwargs)
+
     def loss(self, model, guide, *args, **kwargs) -> float:
         with self._autocast():
             return self.elbo.loss(model, guide, *args, **kwargs)
