@@ -41,14 +41,21 @@ Recurrent latent-variable models of sequences as Pyro programs: the VRNN (Chung 
 STORN (Bayer & Osendorfer 2014) and RNN baselines, trained by stochastic variational inference
 and judged by importance-sampled log-likelihood.
 
-models (--model):  rnn-normal, rnn-gmm, storn, vrnn-i, vrnn-normal, vrnn-gmm
+models (--model):  rnn-normal, rnn-gmm, storn, vrnn-i, vrnn-normal, vrnn-gmm, dmm
                    (--prior/--guide/--emission build any other combination)
 data (--data):     offline, generated here: speech-synthetic, handwriting-synthetic, music-synthetic
                    files: music:PICKLE  speech:FOLDER  handwriting:NPZ_OR_IAM_FOLDER
+                   prepared:DIR  (written once by 'pyro-vrnn prepare'; for corpora larger than memory)
 
 start here:
   pyro-vrnn compare --data speech-synthetic --out table1     # Table 1 of the VRNN paper, offline
   pyro-vrnn train --help                                     # one model, all the knobs
+"""
+
+DISTRIBUTED_NOTE = """\
+several processes or GPUs (one model, data parallel; docs/distributed.md):
+  torchrun --standalone --nproc_per_node=N -m pyro_vrnn.cli train ... (or evaluate ...)
+  --batch-size stays the global batch; rank 0 writes the run folder; --resume works on any N.
 """
 
 TRAIN_DESCRIPTION = """\
@@ -69,7 +76,8 @@ examples:
   pyro-vrnn train --model vrnn-normal --guide smoothing --emission handwriting \\
                   --data handwriting:omniglot.npz --steps 2000 --out runs/hw
   paper sizes:  --preset paper (--h-dim 2000 --z-dim 200 --feature-dims 600,600,600,600 ...)
-"""
+
+""" + DISTRIBUTED_NOTE
 
 EVALUATE_DESCRIPTION = """\
 Evaluate a run's best-on-validation checkpoint (checkpoint.best.pt; --checkpoint last: the latest)
@@ -81,7 +89,8 @@ same numbers.
 
 example:
   pyro-vrnn evaluate runs/vrnn-gmm --split test --particles 500 --chunk-size 50 --json vrnn-test.json
-"""
+
+""" + DISTRIBUTED_NOTE
 
 SAMPLE_DESCRIPTION = """\
 Generate sequences x ~ p(x) from a run's best-on-validation checkpoint (--checkpoint last: the
@@ -91,6 +100,18 @@ sample_I.wav / real_I.wav (16-bit PCM).
 
 example:
   pyro-vrnn sample runs/vrnn-gmm --num 4 --length 80 --out runs/vrnn-gmm/samples
+"""
+
+PREPARE_DESCRIPTION = """\
+Write a dataset once into a folder of NumPy .npy files (values and sequence offsets per split, plus
+index.json with the normalizer fitted on the training split), exactly as --data SPEC would load it.
+Then --data prepared:DIR trains from disk: DataLoader workers read each batch, the order is the
+seeded one (a resumed run reads the same batches), and memory does not grow with the corpus.
+A speech folder is read one file at a time (two passes), so it may be far larger than memory.
+
+examples:
+  pyro-vrnn prepare --data speech:/data/blizzard --out /data/blizzard-prepared
+  pyro-vrnn train --model vrnn-gmm --data prepared:/data/blizzard-prepared --steps 100000 --out runs/blizzard
 """
 
 COMPARE_DESCRIPTION = """\
@@ -301,6 +322,12 @@ def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and late
                        help="turn Pyro's distribution argument checks on (slower; off by default)")
 
 
+def _add_precision_arg(parser):
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                        help="bf16: networks under bfloat16 autocast (for GPUs), log-densities in float32, "
+                             "sums in float64 [default: fp32, or the run's own on --resume]")
+
+
 # ---------------------------------------------------------------------------- defaults
 TRAIN_DEFAULTS = {**DEFAULT_TRAINING, "valid_every": 100}
 MODEL_DEFAULTS = {"transition": "lstm", "z_dim": 16, "h_dim": 64, "feature_dims": [64], "hidden_dims": [64],
@@ -334,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p, required=False)
     _add_training_args(p, TRAIN_DEFAULTS)
     _add_runtime_args(p)
+    _add_precision_arg(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="ELBO and importance-sampled log-likelihood of a run on a split",
@@ -350,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json]")
     _add_checkpoint_arg(p)
     _add_runtime_args(p, seed_help="seed of the importance samples [default: 0]")
+    _add_precision_arg(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sample", help="generate sequences from a run: PNG figure (+ WAV for speech)",
@@ -392,6 +421,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("presets", help="list the named configurations that --preset NAME fills in",
                        description=PRESETS_DESCRIPTION, formatter_class=_Formatter)
     p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("prepare", help="write a dataset once to disk for training from it (corpora larger "
+                       "than memory)", description=PREPARE_DESCRIPTION, formatter_class=_Formatter)
+    _add_data_args(p, required=True)
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (train/valid/test .npy + index.json)")
+    p.add_argument("--overwrite", action="store_true", help="replace a prepared corpus already in DIR")
+    p.set_defaults(func=cmd_prepare)
     return parser
 
 
@@ -408,8 +444,18 @@ def _setup_runtime(args):
     return device
 
 
-def _log(args):
-    return (lambda message: None) if args.quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+def _log(args, parallel=None):
+    quiet = args.quiet or (parallel is not None and not parallel.is_main)
+    return (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+
+
+def _setup_processes(args):
+    """``(parallel, device)``: under torchrun, join the process group (``parallel`` a
+    :class:`~pyro_vrnn.distributed.DataParallel`, one device per process); else ``(None, device)``."""
+    from . import distributed
+
+    device = _setup_runtime(args)
+    return distributed.start(args.device) if distributed.launched() else (None, device)
 
 
 def _data_options(args, saved=None):
@@ -459,8 +505,8 @@ def cmd_train(args) -> int:
     from .zoo import model_spec
 
     _apply_preset(args)
-    device = _setup_runtime(args)
-    log = _log(args)
+    parallel, device = _setup_processes(args)
+    log = _log(args, parallel)
     run_dir = Path(args.out)
     saved = None
     if args.resume and ((run_dir / CHECKPOINT).exists() or (run_dir / PREVIOUS).exists()):
@@ -489,8 +535,10 @@ def cmd_train(args) -> int:
         training["valid_every"] = TRAIN_DEFAULTS["valid_every"]
     config = make_config(spec, data, data_options=options, seed=seed, **training)
     log(dataset.describe())
+    precision = args.precision or (saved or {}).get("precision") or "fp32"
     result = train_run(config, run_dir, resume=args.resume, overwrite=args.overwrite, device=device,
-                       dataset=dataset, progress=not args.quiet, log=log)
+                       dataset=dataset, progress=not args.quiet and (parallel is None or parallel.is_main), log=log,
+                       parallel=parallel, precision=precision)
     log(f"{name}: steps {result['start_step']} -> {result['step']} in {result['seconds']:.1f} s; "
         f"loss (negative ELBO per step, last 50) {result['final_loss']:.4f}; run folder {run_dir}")
     return 0
@@ -499,16 +547,21 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_run, format_summary
     from .outputs import check_writable, is_evaluation_result, write_text_atomic
+    from .precision import autocast
 
-    device = _setup_runtime(args)
+    parallel, device = _setup_processes(args)
     seed = args.seed if args.seed is not None else 0
     path = Path(args.json) if args.json else Path(args.run_dir) / f"eval_{args.split}.json"
     if Path(args.run_dir).is_dir():  # refuse a bad --json before the work (a missing run says so itself)
         check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
                        "give --json a new path (or one that holds an earlier evaluation)")
-    result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
-                          batch_size=args.batch_size, seed=seed, device=device, max_sequences=args.max_sequences,
-                          checkpoint=args.checkpoint)
+    with autocast(args.precision or "fp32", device):
+        result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
+                              batch_size=args.batch_size, seed=seed, device=device,
+                              max_sequences=args.max_sequences, checkpoint=args.checkpoint, parallel=parallel)
+    result["precision"] = args.precision or "fp32"
+    if parallel is not None and not parallel.is_main:
+        return 0
     check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
                    "give --json a new path (or one that holds an earlier evaluation)")
     write_text_atomic(path, json.dumps(result, indent=2))
@@ -529,6 +582,15 @@ def cmd_sample(args) -> int:
     for key, value in written.items():
         for path in (value if isinstance(value, list) else [value]):
             print(f"written {path}")
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    from .data.prepared import open_prepared, prepare
+
+    out = prepare(args.data, args.out, overwrite=args.overwrite, **_data_options(args))
+    print(open_prepared(out).describe())
+    print(f"written {out}; train from it with --data prepared:{out}")
     return 0
 
 
@@ -623,7 +685,7 @@ def main(argv=None) -> int:
             if isinstance(error, OutOfMemoryError):
                 return _fail(error, 1)
             if is_out_of_memory(error):
-                return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS[args.command]), 1)
+                return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS.get(args.command, "")), 1)
             if os.environ.get(TRACEBACK_ENV_VAR):
                 raise
             return _fail(f"unexpected {type(error).__name__}: {error} (a bug in pyro-vrnn or an input it does not "
@@ -634,6 +696,9 @@ def main(argv=None) -> int:
         finally:  # leave an in-process caller (a notebook, a test) as it was
             torch.set_num_threads(threads)
             pyro.enable_validation(validation)
+            from .distributed import stop
+
+            stop()
 
 
 if __name__ == "__main__":

@@ -53,13 +53,17 @@ def _ratio_se(values: list[float], steps: list[float]) -> tuple[float, float]:
 
 @torch.no_grad()
 def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size: int | None = None,
-                       batch_size: int = 8, seed: int | None = 0, progress=None) -> dict:
+                       batch_size: int = 8, seed: int | None = 0, progress=None, parallel=None) -> dict:
     """ELBO and importance-sampled log-likelihood of ``model`` on a list of ``(T_i, D)`` sequences.
 
     Sequences are evaluated in length-sorted batches of ``batch_size`` (so little padding), particles
     in chunks of ``chunk_size`` (default: :func:`auto_chunk_size`). ``seed`` (if not None) seeds Pyro
     first, so the same seed and model give the same numbers. Returns a JSON-ready dict: the summary
     figures (see the module docstring) and ``per_sequence`` lists in the order of ``sequences``.
+
+    ``parallel`` (a :class:`~pyro_vrnn.distributed.DataParallel`): the batches are dealt to the
+    processes, batch ``b`` seeded by ``(seed, b)``, and the per-sequence results gathered on every
+    process, so the figures do not depend on the number of processes.
     """
     if num_particles < 1:
         raise ValueError(f"--particles must be >= 1, got {num_particles}")
@@ -77,7 +81,11 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
     per_seq = {f: [0.0] * len(sequences) for f in fields}
     used_particles = num_particles
     start = time.perf_counter()
-    for b in range(0, len(order), batch_size):
+    for number, b in enumerate(range(0, len(order), batch_size)):
+        if parallel is not None:
+            if not parallel.owns_batch(number):
+                continue
+            pyro.set_rng_seed(parallel.batch_seed(seed or 0, number))
         idx = order[b:b + batch_size]
         x, mask = pad_batch([sequences[i] for i in idx])
         x, mask = x.to(ref.device, ref.dtype), mask.to(ref.device)
@@ -89,6 +97,8 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
                 per_seq[f][i] = float(v)
         if progress is not None:
             progress(min(b + batch_size, len(order)), len(order))
+    if parallel is not None:  # each process filled its own batches' entries, zeros elsewhere
+        per_seq = parallel.combine(per_seq)
     ll, elbo, steps = per_seq["log_likelihood"], per_seq["elbo"], per_seq["num_steps"]
     n = len(sequences)
     ll_mean, ll_se = _mean_se(ll)
@@ -140,7 +150,7 @@ def format_summary(result: dict) -> str:
 
 def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chunk_size: int | None = None,
                  batch_size: int = 8, seed: int | None = 0, device="cpu", dataset=None, max_sequences=None,
-                 checkpoint: str = "best") -> dict:
+                 checkpoint: str = "best", parallel=None) -> dict:
     """:func:`evaluate_sequences` for a run's checkpoint on ``split`` of its own dataset
     (``max_sequences``: only so many, evenly spaced through the split, for quick looks).
     ``checkpoint``: ``"best"`` on validation (``checkpoint.best.pt``, when the run has one, else the
@@ -154,7 +164,7 @@ def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chun
         stride = len(sequences) / max_sequences
         sequences = [sequences[int(i * stride)] for i in range(max_sequences)]
     result = evaluate_sequences(model, sequences, num_particles=num_particles, chunk_size=chunk_size,
-                                batch_size=batch_size, seed=seed)
+                                batch_size=batch_size, seed=seed, parallel=parallel)
     return {"run_dir": str(run_dir), "model": config["model"]["name"], "model_spec": config["model"],
             "data": config["data"], "split": split, "step": payload["step"], "checkpoint": payload["path"],
             "seed": seed,

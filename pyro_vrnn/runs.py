@@ -32,7 +32,8 @@ from .checkpoint import (CHECKPOINT, CheckpointError, load_latest, load_run_chec
 from .convergence import PlateauSchedule
 from .data import Normalizer, load_dataset
 from .outputs import check_run_folder
-from .training import DivergenceError, KLAnnealing, Trainer, resolve_device
+from .precision import AutocastELBO, check_precision
+from .training import DivergenceError, KLAnnealing, Trainer, make_elbo, resolve_device
 from .zoo import build_model
 
 CONFIG = "config.json"
@@ -113,14 +114,16 @@ def _check_same_run(saved: dict, wanted: dict, run_dir) -> None:
                               + ("; ..." if len(problems) > 4 else ""))
 
 
-def _trainer_for(model, settings: dict) -> Trainer:
+def _trainer_for(model, settings: dict, parallel=None, precision: str = "fp32") -> Trainer:
     settings = {**DEFAULT_TRAINING, **settings}  # a run saved before a setting existed has its default
     schedule = (PlateauSchedule(settings["lr_factor"], settings["lr_patience"], settings["min_lr"])
                 if settings["lr_schedule"] == "plateau" else None)
+    elbo = make_elbo(settings["elbo"], int(settings["num_particles"]))
+    if check_precision(precision) != "fp32":
+        elbo = AutocastELBO(elbo, model._reference_tensor().device.type)
     return Trainer(model, lr=settings["lr"], clip_norm=settings["clip_norm"], weight_decay=settings["weight_decay"],
-                   elbo=settings["elbo"], num_particles=int(settings["num_particles"]),
-                   annealing=KLAnnealing(settings["annealing_steps"], settings["annealing_start"]),
-                   patience=int(settings["patience"]), lr_schedule=schedule)
+                   elbo=elbo, annealing=KLAnnealing(settings["annealing_steps"], settings["annealing_start"]),
+                   patience=int(settings["patience"]), lr_schedule=schedule, parallel=parallel)
 
 
 def restore_model(payload: dict, device="cpu"):
@@ -137,7 +140,7 @@ def restore_model(payload: dict, device="cpu"):
 
 
 def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = False, device="auto",
-              dataset=None, progress: bool = True, log=None) -> dict:
+              dataset=None, progress: bool = True, log=None, parallel=None, precision: str = "fp32") -> dict:
     """Train (or continue) the run ``config`` describes in ``run_dir``; returns a summary dict.
 
     - new run: seeds Pyro/torch/NumPy with ``config["seed"]``, builds the model, trains for
@@ -151,6 +154,9 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
 
     ``dataset``: the already loaded dataset of ``config`` (saves reloading in :func:`compare`).
     On ``KeyboardInterrupt`` a checkpoint is written before the interrupt propagates.
+    ``parallel``: a :class:`~pyro_vrnn.distributed.DataParallel` when this is one of several
+    processes training together (rank 0 alone writes; ``config.json`` records ``world_size``).
+    ``precision``: ``"fp32"`` or ``"bf16"`` (:mod:`pyro_vrnn.precision`; recorded in ``config.json``).
     """
     log = log or (lambda message: None)
     run_dir = Path(run_dir)
@@ -168,6 +174,9 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
         elif not overwrite:
             raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or --overwrite "
                                   "to start again")
+    config = {**config, "world_size": parallel.world_size if parallel is not None else 1,
+              "precision": check_precision(precision)}
+    writes = parallel is None or parallel.is_main
     settings = config["training"]
     dataset = dataset if dataset is not None else load_data(config)
     if dataset.x_dim != config["model"]["x_dim"]:
@@ -178,23 +187,27 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     pyro.get_param_store().clear()
     if payload is not None:
         model = restore_model(payload, device)
-        trainer = _trainer_for(model, settings)
+        trainer = _trainer_for(model, settings, parallel and parallel.with_seed(config["seed"]), precision)
         trainer.load_state_dict(payload["trainer"])
         set_rng_state(payload["rng"])
         generator = None  # the trainer's restored batch-order generator
     else:
         model = build_model(config["model"]).to(device)
-        trainer = _trainer_for(model, settings)
+        trainer = _trainer_for(model, settings, parallel and parallel.with_seed(config["seed"]), precision)
         generator = torch.Generator().manual_seed(config["seed"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(run_dir / CONFIG, config)
+    if parallel is not None:
+        parallel.broadcast_parameters(model)
+    if writes:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(run_dir / CONFIG, config)
     normalizer_state = dataset.normalizer.state_dict()
     every = int(settings["checkpoint_every"])
     last_saved = [trainer.step_count if payload is not None else -1]
 
     def checkpoint():
-        save_checkpoint(run_dir, trainer=trainer, config=config, normalizer_state=normalizer_state)
-        _write_json(run_dir / HISTORY, {"train": trainer.history, "valid": trainer.valid_history})
+        if writes:
+            save_checkpoint(run_dir, trainer=trainer, config=config, normalizer_state=normalizer_state)
+            _write_json(run_dir / HISTORY, {"train": trainer.history, "valid": trainer.valid_history})
         last_saved[0] = trainer.step_count
 
     def callback(trainer_, record):

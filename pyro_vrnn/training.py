@@ -36,6 +36,7 @@ from pyro.optim import ClippedAdam
 
 from .convergence import EarlyStopping, PlateauSchedule
 from .data.batching import batch_indices, pad_batch
+from .data.prepared import load_batches, sequence_lengths
 from .infer import SequenceELBO
 from .progress import progress_bar
 from .resources import TRAINING_KNOBS, out_of_memory_advice
@@ -161,12 +162,16 @@ class Trainer:
             validation loss (0 = never stop early; the best is tracked either way).
         lr_schedule: a :class:`~pyro_vrnn.convergence.PlateauSchedule`, or ``None`` for a constant rate.
         max_bad_steps: consecutive non-finite steps tolerated before :class:`DivergenceError`.
+        parallel: a :class:`pyro_vrnn.distributed.DataParallel` to train one model on several
+            processes (each takes its share of every batch; gradients are summed); ``None``: this
+            process alone.
     """
 
     def __init__(self, model, guide=None, *, lr: float = 1e-3, betas=(0.9, 0.999), lrd: float = 1.0,
                  clip_norm: float = 10.0, weight_decay: float = 0.0, elbo="trace", num_particles: int = 1,
                  vectorize_particles: bool = False, annealing=None, patience: int = 0,
-                 lr_schedule: PlateauSchedule | None = None, max_bad_steps: int = 10):
+                 lr_schedule: PlateauSchedule | None = None, max_bad_steps: int = 10,
+                 parallel=None):
         if lr <= 0 or clip_norm <= 0 or num_particles < 1 or weight_decay < 0:
             raise ValueError(f"lr and clip_norm must be positive, weight_decay >= 0 and num_particles >= 1, got "
                              f"lr={lr}, clip_norm={clip_norm}, weight_decay={weight_decay}, "
@@ -186,6 +191,7 @@ class Trainer:
                           "use --kl-anneal-steps 0 with --elbo iwae", UserWarning)
         self.early_stopping = EarlyStopping(patience)
         self.max_bad_steps = max_bad_steps
+        self.parallel = parallel
         self.step_count = 0
         self.bad_steps = 0
         self.history: list[dict] = []
@@ -215,10 +221,31 @@ class Trainer:
         return self.model._reference_tensor().dtype
 
     # ------------------------------------------------------------------ one SVI step
-    def step(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> float | None:
+    def step(self, x: torch.Tensor | None, mask: torch.Tensor | None = None) -> float | None:
         """One SVI step on a batch; returns the loss (negative annealed ELBO, summed over the batch),
         or ``None`` if the step was skipped because the batch, the loss, a distribution's parameters
-        or a gradient was not finite. Non-finite values only in padded (masked) steps are set to zero."""
+        or a gradient was not finite. Non-finite values only in padded (masked) steps are set to zero.
+
+        With ``parallel``, ``x`` is this process's share of the global batch (``None`` when it has
+        none); losses and gradients are summed over processes before the checks, so every process
+        skips or steps alike."""
+        if self.parallel is not None:
+            self.parallel.seed_step(self.step_count, self.bad_steps)
+        loss, params, problem = self._loss_and_grads(x, mask) if x is not None else (0.0, set(), None)
+        if self.parallel is not None:
+            loss, params, problem = self.parallel.reduce(self.model, params, loss, problem)
+        if problem is not None:
+            zero_grads(params)
+            return self._skip(problem)
+        self.bad_steps = 0
+        self.optim(params)
+        zero_grads(params)
+        self.step_count += 1
+        return loss
+
+    def _loss_and_grads(self, x: torch.Tensor, mask: torch.Tensor | None):
+        """``(loss, params, problem)``: the ELBO's loss and gradients on ``(x, mask)`` in this process,
+        the parameters it touched, and what was not finite (``None`` if all was)."""
         check = getattr(self.model, "check_inputs", None)
         if check is not None:
             x, mask = check(x, mask, check_finite=False)  # non-finite batches are skipped below, not refused
@@ -227,7 +254,7 @@ class Trainer:
             if bool(torch.isfinite(x[real]).all()):  # padding only: it must not matter
                 x = x.masked_fill(~real[..., None], 0.0)
             else:
-                return self._skip("values in the batch")
+                return None, set(), "values in the batch"
         beta = float(self.annealing(self.step_count))
         model, guide, kwargs = self.model.model, self.guide, {}
         if beta != 1.0 and self._model_takes_beta and self._guide_takes_beta:
@@ -246,17 +273,12 @@ class Trainer:
                 loss = None
         params = {site["value"].unconstrained() for site in capture.trace.nodes.values()}
         if loss is None:
-            return self._skip("distribution parameters (NaN or inf reached a distribution)")
+            return None, params, "distribution parameters (NaN or inf reached a distribution)"
         grads = [p.grad for p in params if p.grad is not None]
         finite = math.isfinite(loss) and (not grads or bool(torch.stack([g.isfinite().all() for g in grads]).all()))
         if not finite:
-            zero_grads(params)
-            return self._skip("loss" if not math.isfinite(loss) else "gradient")
-        self.bad_steps = 0
-        self.optim(params)
-        zero_grads(params)
-        self.step_count += 1
-        return loss
+            return loss, params, "loss" if not math.isfinite(loss) else "gradient"
+        return loss, params, None
 
     def _skip(self, what: str) -> None:
         """Count a bad step: warn and return ``None``, or raise :class:`DivergenceError` past the limit."""
@@ -272,17 +294,30 @@ class Trainer:
     @torch.no_grad()
     def loss_per_step(self, sequences, batch_size: int = 64) -> float:
         """Negative ELBO (no annealing) per real time step over ``sequences``."""
+        if self.parallel is not None:  # each process takes its share; the totals are summed
+            sequences = [sequences[i] for i in self.parallel.shard(range(len(sequences)))]
         total, steps = 0.0, 0
         for idx in batch_indices([len(s) for s in sequences], batch_size, shuffle=False):
             x, mask = self._batch([sequences[i] for i in idx])
             with out_of_memory_advice("validation", TRAINING_KNOBS):
                 total += self.elbo.loss(self.model.model, self.guide, x, mask)
             steps += int(mask.sum())
+        if self.parallel is not None:
+            total, steps = self.parallel.sum(total, steps)
         return total / max(steps, 1)
 
     def _batch(self, seqs):
         x, mask = pad_batch(seqs)
         return x.to(self.device, self.dtype), mask.to(self.device)
+
+    def _batches(self, train, index_lists):
+        """``(x, mask)`` on the model's device for each global batch's indices: this process's share
+        (all of it in one process; ``(None, None)`` for an empty share), from memory or, for a
+        prepared split, read ahead by DataLoader workers."""
+        if self.parallel is not None:
+            index_lists = (self.parallel.shard(idx) for idx in index_lists)
+        for batch in load_batches(train, index_lists):
+            yield (None, None) if batch is None else (batch[0].to(self.device, self.dtype), batch[1].to(self.device))
 
     # ------------------------------------------------------------------ the loop
     def fit(self, train, num_steps: int, batch_size: int = 32, *, valid=None, valid_every: int = 0,
@@ -294,7 +329,8 @@ class Trainer:
         asked for ``num_steps=1000`` takes 600 steps (so a resumed run continues where it stopped).
 
         Args:
-            train: a list of ``(T_i, D)`` tensors (variable lengths are padded and masked).
+            train: a list of ``(T_i, D)`` tensors (variable lengths are padded and masked), or a
+                prepared split (:class:`~pyro_vrnn.data.prepared.PreparedSplit`).
             valid: optional list of sequences; every ``valid_every`` steps its loss per step (negative
                 ELBO per time step) is recorded in ``valid_history``, feeds early stopping and the
                 learning-rate schedule, and marks the record ``best`` when it is a new best.
@@ -315,7 +351,7 @@ class Trainer:
                              f"valid_every={valid_every}")
         self.generator = generator if generator is not None else (getattr(self, "generator", None)
                                                                   or torch.Generator().manual_seed(0))
-        lengths = [len(s) for s in train]
+        lengths = sequence_lengths(train)
         bar = progress_bar(num_steps, desc="train", enabled=progress, initial=self.step_count)
         try:
             while self.step_count < num_steps and not self.stopped_early:
@@ -324,16 +360,15 @@ class Trainer:
                 start_state, consumed = self._epoch
                 self.generator.set_state(start_state)
                 batches = batch_indices(lengths, batch_size, True, self.generator, bucket_by_length)
-                for idx in batches[consumed:]:
+                for idx, (x, mask) in zip(batches[consumed:], self._batches(train, batches[consumed:])):
                     if self.step_count >= num_steps or self.stopped_early:
                         break
-                    x, mask = self._batch([train[i] for i in idx])
                     t0 = time.perf_counter()
                     loss = self.step(x, mask)
                     self._epoch = (start_state, self._epoch[1] + 1)
                     if loss is None:
                         continue
-                    record = {"step": self.step_count, "loss": loss / float(mask.sum()),
+                    record = {"step": self.step_count, "loss": loss / float(sum(lengths[i] for i in idx)),
                               "annealing": float(self.annealing(self.step_count - 1)),
                               "seconds": time.perf_counter() - t0}
                     self.history.append(record)

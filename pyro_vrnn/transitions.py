@@ -105,11 +105,13 @@ class LSTMTransition(nn.Module):
     def _gates(input_share: torch.Tensor, h: torch.Tensor, weight_hh: torch.Tensor, fresh: bool = False):
         """``input_share + W_hh h`` (broadcasting leading dims), a fresh tensor the caller may overwrite.
 
-        ``fresh``: ``input_share`` is a contiguous intermediate nothing else uses, accumulated into in place.
+        ``fresh``: ``input_share`` is a contiguous intermediate nothing else uses, accumulated into in place
+        (unless autocast made it another dtype than the weights: in-place ops are not autocast).
         """
         if input_share.shape[:-1] == h.shape[:-1]:
             share, h = input_share.reshape(-1, input_share.shape[-1]), h.reshape(-1, h.shape[-1])
-            gates = share.addmm_(h, weight_hh.t()) if fresh else torch.addmm(share, h, weight_hh.t())
+            in_place = fresh and share.dtype == weight_hh.dtype
+            gates = share.addmm_(h, weight_hh.t()) if in_place else torch.addmm(share, h, weight_hh.t())
             return gates.view(input_share.shape)
         return add_into(F.linear(h, weight_hh), input_share)
 

@@ -4,6 +4,8 @@
   ``"handwriting-synthetic"``, ``"speech-synthetic"``, ``"music-synthetic"``.
 - ``"music:PATH"`` (a Boulanger-Lewandowski pickle), ``"speech:PATH"`` (a folder of audio),
   ``"handwriting:PATH"`` (a stroke-3 ``.npz`` or an IAM-OnDB folder).
+- ``"prepared:DIR"``: a corpus written by ``pyro-vrnn prepare`` (:mod:`pyro_vrnn.data.prepared`),
+  read lazily from disk.
 
 A relative ``PATH`` that does not exist is looked up under ``$PYRO_VRNN_DATA`` (first as given, then
 under ``$PYRO_VRNN_DATA/KIND/``), so ``PYRO_VRNN_DATA=/data load_dataset("music:jsb_chorales.pickle")``
@@ -20,6 +22,7 @@ import os
 from .errors import DataError
 from .handwriting import load_handwriting
 from .music import load_music
+from .prepared import open_prepared
 from .speech import load_speech
 from .synthetic import synthetic_handwriting, synthetic_music, synthetic_speech
 
@@ -30,7 +33,8 @@ _OFFLINE_BUILDERS = {
     "speech-synthetic": synthetic_speech,
     "music-synthetic": synthetic_music,
 }
-_FILE_LOADERS = {"music": load_music, "speech": load_speech, "handwriting": load_handwriting}
+_FILE_LOADERS = {"music": load_music, "speech": load_speech, "handwriting": load_handwriting,
+                 "prepared": open_prepared}
 DATA_KINDS = tuple(_FILE_LOADERS)
 
 

@@ -1,0 +1,392 @@
+"""Corpora larger than memory: a dataset written once to disk as NumPy ``.npy`` files, read lazily.
+
+``pyro-vrnn prepare --data SPEC --out DIR`` (or :func:`prepare`) writes::
+
+    DIR/index.json            format, source spec and options, kind, x_dim, the normalizer, per-split counts
+    DIR/SPLIT.values.npy      (S, D) float32: every normalized step of the split, one sequence after another
+    DIR/SPLIT.offsets.npy     (N + 1,) int64: sequence i is values[offsets[i]:offsets[i + 1]]
+
+for SPLIT in train, valid, test. The values are exactly what the loader returns (the normalizer
+fitted on the training split, the loader's frames and chunks), so ``--data prepared:DIR`` trains
+on the same sequences as ``--data SPEC``. Both files are standard ``.npy``:
+``np.load(DIR / "train.values.npy", mmap_mode="r")`` maps them.
+
+Speech folders are prepared in two streaming passes (pass 1 fits the mean and std on the training
+audio, pass 2 normalizes, frames, chunks and writes), one file in memory at a time, so a corpus far
+larger than memory (Blizzard: ~69 GB of float32 samples) can be prepared. Other specs are small
+(music, handwriting, the synthetic sets): they are loaded, then written.
+
+Reading (:func:`open_prepared`, the ``prepared:DIR`` spec) keeps only the offsets in memory (8
+bytes a sequence). A sequence is read with one positioned read, not through a mapping, so pages
+a process has read do not stay in its resident memory; training batches are read and padded by
+``torch.utils.data.DataLoader`` workers in the order the trainer asks for (seeded, so a resumed run
+reads the same batches). The folder is written under a temporary name and renamed at the end:
+an interrupted ``prepare`` leaves no folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import read_audio, waveform_to_frames
+from .base import SPLITS, SequenceDataset, handle_error
+from .batching import pad_batch
+from .errors import DataError
+from .normalization import Normalizer
+from .speech import discover_speech_files
+
+FORMAT = "pyro-vrnn-prepared/1"
+INDEX = "index.json"
+DTYPE = np.dtype("<f4")
+DEFAULT_WORKERS = 2
+
+
+# ------------------------------------------------------------------------------------------ writing
+def _npy_header(f, shape, dtype) -> None:
+    np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                             "fortran_order": False, "shape": tuple(int(s) for s in shape)})
+
+
+def _write_split(folder: Path, split: str, x_dim: int, lengths, sequences) -> dict:
+    """Write ``sequences`` (an iterable of ``(T_i, D)`` arrays with ``T_i = lengths[i]``) as one split.
+
+    The ``.npy`` header is written first (its shape comes from ``lengths``), then the rows in order,
+    streamed: nothing but the current sequence is held in memory."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.ndim != 1 or (lengths < 1).any():
+        raise DataError(f"the {split} split has a sequence of length < 1")
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values_path, offsets_path = folder / f"{split}.values.npy", folder / f"{split}.offsets.npy"
+    count = 0
+    with open(values_path, "wb") as f:
+        _npy_header(f, (int(offsets[-1]), x_dim), DTYPE)
+        for count, seq in enumerate(sequences, 1):
+            seq = np.ascontiguousarray(seq, dtype=DTYPE)
+            if count > len(lengths) or seq.shape != (lengths[count - 1], x_dim):
+                raise DataError(f"{split} sequence {count - 1} has shape {seq.shape}, expected "
+                                f"({lengths[min(count, len(lengths)) - 1]}, {x_dim})")
+            f.write(seq.tobytes())
+        f.flush()
+        os.fsync(f.fileno())
+    if count != len(lengths):
+        raise DataError(f"the {split} split gave {count} sequences, expected {len(lengths)}")
+    with open(offsets_path, "wb") as f:
+        np.save(f, offsets)
+        f.flush()
+        os.fsync(f.fileno())
+    return {"values": values_path.name, "offsets": offsets_path.name, "num_sequences": int(len(lengths)),
+            "num_steps": int(offsets[-1])}
+
+
+def _json_safe(info: dict) -> dict:
+    return {k: v for k, v in info.items() if isinstance(v, (str, int, float, bool, type(None), dict, list))}
+
+
+def write_prepared(out, *, name: str, kind: str, normalizer: Normalizer, splits: dict, info=None, source=None,
+                   synthetic: bool = False, overwrite: bool = False) -> Path:
+    """Write a prepared corpus into folder ``out``; returns its path.
+
+    ``splits`` maps each of ``train``, ``valid``, ``test`` to ``(lengths, sequences)``: the lengths
+    first (they size the files), then an iterable of ``(T_i, D)`` arrays, already normalized. The
+    folder is built as ``.OUT.tmp-PID`` beside ``out`` and renamed when complete. An existing
+    prepared corpus at ``out`` is replaced only with ``overwrite``; any other existing, non-empty
+    folder is never touched."""
+    out = Path(out)
+    if set(splits) != set(SPLITS):
+        raise DataError(f"a prepared corpus needs the splits {SPLITS}, got {sorted(splits)}")
+    if out.exists():
+        if not out.is_dir() or (any(out.iterdir()) and not (out / INDEX).is_file()):
+            raise DataError("exists and is not a prepared corpus; choose another --out", out)
+        if (out / INDEX).is_file() and not overwrite:
+            raise DataError("already holds a prepared corpus; pass --overwrite to write it again", out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        x_dim = normalizer.x_dim
+        written = {split: _write_split(tmp, split, x_dim, *splits[split]) for split in SPLITS}
+        index = {"format": FORMAT, "name": name, "kind": kind, "synthetic": bool(synthetic), "x_dim": x_dim,
+                 "dtype": DTYPE.str, "source": source or {}, "info": _json_safe(dict(info or {})),
+                 "normalizer": {"shift": normalizer.shift.tolist(), "scale": normalizer.scale.tolist(),
+                                "description": normalizer.description},
+                 "splits": written}
+        with open(tmp / INDEX, "w") as f:
+            json.dump(index, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old.exists():
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _stream_speech(path, out, *, name, frame_size=200, chunk_frames=40, test_chunking="utterance",
+                   valid_fraction=0.05, test_fraction=0.05, seed=0, max_files=None, on_error="raise",
+                   overwrite=False, source=None) -> Path:
+    """:func:`~pyro_vrnn.data.load_speech`'s dataset, written without holding the corpus in memory.
+
+    Pass 1 reads every file once (sample rate, length, and the training files' sums for the global
+    mean/std); pass 2 reads them again, normalizes, frames, chunks and writes. The result equals
+    ``load_speech(path, ...)`` value for value (``tests/test_prepared.py`` pins it)."""
+    if test_chunking not in ("utterance", "chunks"):
+        raise DataError(f"test_chunking must be 'utterance' or 'chunks', got {test_chunking!r}")
+    if frame_size < 1 or (chunk_frames is not None and chunk_frames < 1):
+        raise DataError(f"frame_size and chunk_frames must be >= 1 (got {frame_size}, {chunk_frames})")
+    if on_error not in ("raise", "skip"):
+        raise DataError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    path = os.fspath(path)
+    files, layout = discover_speech_files(path, valid_fraction, test_fraction, seed)
+    kept = {split: [] for split in SPLITS}  # (file, number of samples)
+    sample_rate, rate_source = None, None
+    for split in SPLITS:
+        for file in files[split][:max_files]:
+            try:
+                wave, rate = read_audio(file)
+                if sample_rate is None:
+                    sample_rate, rate_source = rate, file
+                elif rate != sample_rate:
+                    raise DataError(f"sample rate {rate} Hz differs from {sample_rate} Hz of {rate_source}", file)
+                if len(wave) < frame_size:
+                    raise DataError(f"only {len(wave)} samples: shorter than one {frame_size}-sample frame "
+                                    "(empty sequence)", file)
+            except DataError as error:
+                handle_error(error, on_error)
+                continue
+            kept[split].append((file, len(wave)))
+        if not kept[split]:
+            raise DataError(f"no readable audio in the {split} split", path)
+    normalizer = Normalizer.fit_global((read_audio(f)[0] for f, _ in kept["train"]), x_dim=frame_size)
+    mean, std = float(normalizer.shift[0]), float(normalizer.scale[0])
+
+    def chunked(split):
+        return chunk_frames is not None and (split == "train" or test_chunking == "chunks")
+
+    def lengths(split):
+        out_lengths = []
+        for _, n in kept[split]:
+            frames = n // frame_size
+            if chunked(split):
+                out_lengths += [chunk_frames] * (frames // chunk_frames)
+            elif frames:
+                out_lengths.append(frames)
+        if not out_lengths:
+            raise DataError(f"the {split} split yields no sequences: its audio is shorter than "
+                            f"{'one chunk' if chunked(split) else 'one frame'}", path)
+        return out_lengths
+
+    def sequences(split):
+        for file, _ in kept[split]:
+            frames = waveform_to_frames((np.asarray(read_audio(file)[0], dtype=np.float64) - mean) / std, frame_size)
+            if chunked(split):
+                yield from (frames[i:i + chunk_frames] for i in range(0, len(frames) - chunk_frames + 1, chunk_frames))
+            elif len(frames):
+                yield frames
+
+    seconds = frame_size * (chunk_frames or 0) / sample_rate
+    info = {"source": path, "layout": layout, "files": ", ".join(f"{s} {len(kept[s])}" for s in SPLITS),
+            "sample_rate": sample_rate,
+            "frame_size": f"{frame_size} samples ({1000 * frame_size / sample_rate:.1f} ms), non-overlapping",
+            "train_chunking": (f"chunks of {chunk_frames} frames ({seconds:.3g} s), shorter tails dropped"
+                               if chunk_frames is not None else "whole utterances"),
+            "test_chunking": ("whole utterances (partial last frame dropped)" if not chunked("test")
+                              else f"chunks of {chunk_frames} frames ({seconds:.3g} s), like training"),
+            "audio_seconds": ", ".join(f"{s} {sum(n for _, n in kept[s]) / sample_rate:.1f}" for s in SPLITS)}
+    splits = {split: (lengths(split), sequences(split)) for split in SPLITS}
+    return write_prepared(out, name=name, kind="speech", normalizer=normalizer, splits=splits, info=info,
+                          source=source, overwrite=overwrite)
+
+
+def prepare(spec: str, out, *, overwrite: bool = False, **options) -> Path:
+    """Write dataset ``spec`` (any :func:`~pyro_vrnn.data.load_dataset` spec and its ``options``) as a
+    prepared corpus in folder ``out``; returns the folder. ``speech:FOLDER`` streams (see the module
+    docstring); other specs are loaded first."""
+    from .registry import load_dataset, resolve_data_path  # the registry itself opens prepared corpora
+
+    source = {"data": spec, "data_options": dict(options)}
+    kind, sep, path = spec.partition(":") if isinstance(spec, str) else ("", "", "")
+    if kind == "prepared":
+        raise DataError(f"{spec} is already a prepared corpus")
+    if sep and kind == "speech" and path:
+        return _stream_speech(resolve_data_path(path, kind), out, name=spec, overwrite=overwrite, source=source,
+                              **options)
+    dataset = load_dataset(spec, **options)
+    splits = {split: ([len(s) for s in dataset.split(split)], (s.numpy() for s in dataset.split(split)))
+              for split in SPLITS}
+    return write_prepared(out, name=dataset.name, kind=dataset.kind, normalizer=dataset.normalizer, splits=splits,
+                          info=dataset.info, source=source, synthetic=dataset.synthetic, overwrite=overwrite)
+
+
+# ------------------------------------------------------------------------------------------ reading
+def _npy_layout(path: Path):
+    """``(shape, dtype, data offset)`` of a ``.npy`` file, from its header."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(f)
+            return shape, dtype, f.tell(), fortran
+    except OSError as error:
+        raise DataError(f"cannot read ({error.strerror or error})", path) from None
+    except ValueError as error:
+        raise DataError(f"not a .npy file ({error})", path) from None
+
+
+class _PaddedBatches(torch.utils.data.Dataset):
+    """``dataset[index_list]`` -> padded ``(x, mask)`` of those sequences (``None`` for an empty list)."""
+
+    def __init__(self, split: "PreparedSplit"):
+        self.split = split
+
+    def __getitem__(self, index_list):
+        return pad_batch(self.split.read(index_list)) if len(index_list) else None
+
+
+class PreparedSplit(Sequence):
+    """One split of a prepared corpus: a read-only sequence of ``(T_i, D)`` float32 tensors.
+
+    ``split[i]`` reads sequence ``i`` from disk; ``split.lengths`` (an ``(N,)`` int64 array) comes
+    from the offsets without reading any values; :meth:`batches` pads index lists into batches in
+    ``DataLoader`` workers."""
+
+    def __init__(self, folder: Path, split: str, entry: dict, x_dim: int, workers: int = DEFAULT_WORKERS):
+        self.folder, self.name, self.x_dim, self.workers = Path(folder), split, int(x_dim), int(workers)
+        self.values_path = self.folder / entry["values"]
+        offsets_path = self.folder / entry["offsets"]
+        shape, dtype, self.data_offset, fortran = _npy_layout(self.values_path)
+        if dtype != DTYPE or fortran or len(shape) != 2 or shape[1] != self.x_dim:
+            raise DataError(f"expected a C-ordered (steps, {self.x_dim}) float32 array, got {dtype} {shape}",
+                            self.values_path)
+        needed = self.data_offset + shape[0] * shape[1] * DTYPE.itemsize
+        if os.path.getsize(self.values_path) < needed:
+            raise DataError(f"truncated: {os.path.getsize(self.values_path)} bytes, the header promises {needed}",
+                            self.values_path)
+        try:
+            offsets = np.load(offsets_path)
+        except (OSError, ValueError) as error:
+            raise DataError(f"unreadable offsets ({error})", offsets_path) from None
+        if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != shape[0] \
+                or (np.diff(offsets) < 1).any():
+            raise DataError(f"offsets must rise from 0 to {shape[0]} (the values' rows) by at least 1", offsets_path)
+        self.offsets = offsets.astype(np.int64)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``(N,)`` int64 lengths of the sequences, from the offsets."""
+        return np.diff(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def _read_one(self, f, i: int) -> torch.Tensor:
+        start, stop = int(self.offsets[i]), int(self.offsets[i + 1])
+        out = np.empty((stop - start, self.x_dim), dtype=DTYPE)
+        f.seek(self.data_offset + start * self.x_dim * DTYPE.itemsize)
+        if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+            raise DataError(f"truncated while reading {self.name} sequence {i}", self.values_path)
+        return torch.from_numpy(out)
+
+    def read(self, indices) -> list:
+        """The sequences ``indices`` (one open file, one positioned read each)."""
+        n = len(self)
+        with open(self.values_path, "rb", buffering=0) as f:
+            return [self._read_one(f, self._check_index(i, n)) for i in indices]
+
+    @staticmethod
+    def _check_index(i, n):
+        i = int(i)
+        if not -n <= i < n:
+            raise IndexError(f"sequence {i} out of range for a split of {n}")
+        return i % n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.read(range(*i.indices(len(self))))
+        return self.read([i])[0]
+
+    def batches(self, index_lists, workers: int | None = None):
+        """Padded ``(x, mask)`` of each index list, in order (``None`` for an empty list), read by
+        ``workers`` DataLoader processes (0: in this process). The loader draws its seed from a
+        generator of its own, never from the global RNG, so loading does not change a run's noise."""
+        workers = self.workers if workers is None else int(workers)
+        loader = torch.utils.data.DataLoader(_PaddedBatches(self), batch_size=None, sampler=index_lists,
+                                             num_workers=workers, generator=torch.Generator(),
+                                             pin_memory=torch.cuda.is_available(),
+                                             prefetch_factor=2 if workers else None)
+        return iter(loader)
+
+
+class PreparedDataset(SequenceDataset):
+    """A :class:`~pyro_vrnn.data.SequenceDataset` whose splits are :class:`PreparedSplit` s."""
+
+    def describe(self):
+        lines = [f"dataset {self.name} ({self.kind}, {'SYNTHETIC' if self.synthetic else 'real data'}, prepared "
+                 f"corpus of {self.info.get('prepared_from', '?')}), x_dim={self.x_dim}"]
+        for split in SPLITS:
+            lengths = self.split(split).lengths
+            lines.append(f"  {split:5s}: {len(lengths)} sequences, {int(lengths.sum())} steps (length "
+                         f"min/mean/max {lengths.min()}/{lengths.mean():.1f}/{lengths.max()})")
+        lines.append(f"  normalization: {self.normalizer.description}")
+        lines += [f"  {key.replace('_', ' ')}: {value}" for key, value in self.info.items()
+                  if isinstance(value, (str, int, float, bool)) and key != "prepared_from"]
+        return "\n".join(lines)
+
+
+def open_prepared(path, name: str | None = None, workers: int = DEFAULT_WORKERS) -> PreparedDataset:
+    """Open the prepared corpus in folder ``path`` (see the module docstring); nothing but the
+    offsets is read. ``workers``: DataLoader processes that read training batches (0 = none)."""
+    folder = Path(path)
+    index_path = folder / INDEX
+    if not index_path.is_file():
+        raise DataError(f"not a prepared corpus (no {INDEX}); write one with 'pyro-vrnn prepare'", folder)
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, ValueError) as error:
+        raise DataError(f"unreadable index ({error})", index_path) from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise DataError(f"not a prepared-corpus index (expected format {FORMAT!r})", index_path)
+    if not (isinstance(workers, int) and workers >= 0):
+        raise DataError(f"workers must be an integer >= 0, got {workers!r}")
+    try:
+        normalizer = Normalizer(index["normalizer"]["shift"], index["normalizer"]["scale"],
+                                index["normalizer"].get("description", "affine"))
+        splits = {s: PreparedSplit(folder, s, index["splits"][s], index["x_dim"], workers) for s in SPLITS}
+        source = index.get("source", {}).get("data", index.get("name"))
+        return PreparedDataset(name=name or f"prepared:{folder}", kind=index["kind"], normalizer=normalizer,
+                               synthetic=bool(index.get("synthetic")),
+                               info={"prepared_from": source, **index.get("info", {})}, **splits)
+    except (KeyError, TypeError) as error:
+        raise DataError(f"index lacks or mangles {error}", index_path) from None
+
+
+# ------------------------------------------------------------------------------------ any container
+def sequence_lengths(sequences):
+    """Lengths of a list of ``(T_i, D)`` tensors, or of a prepared split (from its offsets)."""
+    lengths = getattr(sequences, "lengths", None)
+    return lengths if lengths is not None else [len(s) for s in sequences]
+
+
+def load_batches(sequences, index_lists):
+    """Padded ``(x, mask)`` for each index list in turn, ``None`` for an empty one: from memory for a
+    list, through DataLoader workers for a prepared split (:meth:`PreparedSplit.batches`)."""
+    batches = getattr(sequences, "batches", None)
+    if batches is not None:
+        return batches(index_lists)
+    return (pad_batch([sequences[i] for i in idx]) if len(idx) else None for idx in index_lists)
+
