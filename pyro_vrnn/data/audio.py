@@ -202,6 +202,7 @@ def write_wav(path, frames_or_waveform, sample_rate=16000, normalizer=None):
         ``(N,)`` waveform; tensor or numpy array, in ``[-1, 1)`` units after un-normalizing.
     :param Normalizer normalizer: if given, ``normalizer.denormalize`` is applied first (frames of
         width ``normalizer.x_dim``; a waveform is cut into such frames).
+
     Values are clipped to the int16 range. Returns ``path``.
     """
     x = torch.as_tensor(np.asarray(frames_or_waveform) if not torch.is_tensor(frames_or_waveform)
