@@ -98,8 +98,18 @@ latest), un-normalized to data units, and write samples.png (generated beside re
 sequences: waveforms, pen strokes with pen-up gaps, or piano rolls), samples.pt, and for speech
 sample_I.wav / real_I.wav (16-bit PCM).
 
-example:
+--reconstruct instead draws the first N test sequences beside the model's reconstructions of them
+(z from the guide, each step drawn given the true past: teacher forcing): reconstruction.png,
+reconstruction.pt (+ data_I.wav / reconstruction_I.wav for speech).
+--prime continues a prefix N times: the prefix's latents come from the guide, the --length T steps
+after it from the prior. The prefix is a test-sequence index or a file (.npy / .pt of shape
+(steps, x_dim) in data units, or an audio file for speech): primed.png (prefix black, continuation
+red), primed.pt (+ primed_I.wav for speech).
+
+examples:
   pyro-vrnn sample runs/vrnn-gmm --num 4 --length 80 --out runs/vrnn-gmm/samples
+  pyro-vrnn sample runs/vrnn-gmm --reconstruct --num 3 --out runs/vrnn-gmm/reconstruction
+  pyro-vrnn sample runs/vrnn-gmm --prime 0 --prime-steps 40 --length 40 --out runs/vrnn-gmm/primed
 """
 
 PREPARE_DESCRIPTION = """\
@@ -384,12 +394,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="generate sequences from a run: PNG figure (+ WAV for speech)",
                        description=SAMPLE_DESCRIPTION, formatter_class=_Formatter)
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--num", type=_positive_int, default=4, metavar="N", help="sequences to generate")
+    p.add_argument("--num", type=_positive_int, default=4, metavar="N",
+                   help="sequences to generate (with --reconstruct: test sequences; with --prime: continuations)")
     p.add_argument("--length", type=_positive_int, default=None, metavar="T",
-                   help="time steps per sequence [default: median training length]")
+                   help="time steps per sequence [default: median training length]; with --prime, steps after the "
+                        "prefix [default: the prefix's length]; with --reconstruct, steps of each test sequence "
+                        "[default: all]")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for samples.png, samples.pt, *.wav")
     p.add_argument("--no-real", action="store_true", help="do not load the data to show real sequences beside")
     _add_checkpoint_arg(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--reconstruct", action="store_true",
+                      help="plot test sequences beside their reconstructions (guide's z, teacher forcing)")
+    mode.add_argument("--prime", metavar="FILE_OR_INDEX",
+                      help="continue this prefix: an index into the test split, or a .npy/.pt/audio file")
+    p.add_argument("--prime-steps", type=_positive_int, default=None, metavar="P",
+                   help="with --prime: use only the prefix's first P steps [default: all]")
+    p.add_argument("--temperature", type=_checked(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
+                   default=1.0, metavar="TAU", help="scale of the sampling noise (0: the means; not with "
+                   "--reconstruct) [default: 1]")
     _add_runtime_args(p, seed_help="seed of the samples [default: 0]")
     p.set_defaults(func=cmd_sample)
 
@@ -573,12 +596,26 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .sampling import sample_run
+    from .sampling import prime_run, reconstruct_run, sample_run
 
     device = _setup_runtime(args)
-    written = sample_run(args.run_dir, args.out, num=args.num, length=args.length,
-                         seed=args.seed if args.seed is not None else 0, device=device, with_real=not args.no_real,
-                         checkpoint=args.checkpoint)
+    seed = args.seed if args.seed is not None else 0
+    if args.prime_steps is not None and args.prime is None:
+        raise ValueError("--prime-steps applies only with --prime")
+    if args.reconstruct and args.temperature != 1.0:
+        raise ValueError("--temperature does not apply to --reconstruct (reconstructions are drawn at temperature 1)")
+    if args.reconstruct:
+        written = reconstruct_run(args.run_dir, args.out, num=args.num, length=args.length, seed=seed, device=device,
+                                  checkpoint=args.checkpoint)
+    elif args.prime is not None:
+        written = prime_run(args.run_dir, args.out, args.prime, num=args.num, length=args.length, seed=seed,
+                            prime_steps=args.prime_steps, temperature=args.temperature, device=device,
+                            checkpoint=args.checkpoint)
+        print(f"prefix of {written.pop('prefix_steps')} steps, continued {args.num} times")
+    else:
+        written = sample_run(args.run_dir, args.out, num=args.num, length=args.length, seed=seed, device=device,
+                             with_real=not args.no_real, temperature=args.temperature,
+                             checkpoint=args.checkpoint)
     for key, value in written.items():
         for path in (value if isinstance(value, list) else [value]):
             print(f"written {path}")

@@ -276,11 +276,41 @@ class SequenceModel(nn.Module):
                 raise ValueError(f"{label} must be a positive int when x is None (generation), got {value!r}")
         return num_sequences, num_steps, self._reference_tensor()
 
-    @torch.no_grad()
-    def generate(self, num_sequences: int, num_steps: int) -> torch.Tensor:
-        """Ancestral samples ``x ~ p(x)``: a ``(num_sequences, num_steps, x_dim)`` tensor."""
-        with poutine.block():
-            return self.model(None, num_steps=num_steps, num_sequences=num_sequences)
+    def generate(self, num_sequences: int, num_steps: int, prefix: torch.Tensor | None = None,
+                 prefix_mask: torch.Tensor | None = None, temperature: float = 1.0, return_latents: bool = False):
+        """Ancestral samples ``x ~ p(x)``, or continuations of ``prefix``: ``(N, P + num_steps, X)``.
+
+        Without a prefix (``P = 0``): ``z_t ~ p(z_t | h_{t-1})``, ``x_t ~ p(x_t | z_t, h_{t-1})``, ``h_t``.
+        With ``prefix`` ``(P, X)`` or ``(B, P, X)`` (``B`` is 1, continued ``N`` times, or ``N``) and
+        optionally ``prefix_mask`` ``(B, P)`` (row ``i`` real on its first ``L_i`` steps): the prefix's
+        latents come from the guide, ``z_t ~ q(z_t | ...)`` for ``t < L_i``, the recurrence reads the
+        prefix itself (the guide *filters* it), and from step ``L_i`` on ``z_t`` and ``x_t`` are drawn
+        from the prior and the emission. ``num_steps`` does **not** count the prefix: the result has
+        ``P + num_steps`` steps, row ``i`` being its ``L_i`` prefix steps (returned as given) followed by
+        ``P - L_i + num_steps`` generated ones (``num_steps`` for a full-length prefix).
+
+        ``temperature`` ``tau >= 0`` scales the sampling noise of every ``z`` and ``x`` drawn (the
+        prefix's guide draws included): Gaussian noise by ``tau``, discrete choices (mixture
+        components, Bernoulli bits) from ``softmax(logits / tau)``; ``tau = 0`` gives the means
+        (a mixture: the mean of its most likely component; a Bernoulli: probability > 1/2), see
+        :func:`~pyro_vrnn.predictive.tempered_sample`. With ``return_latents`` it returns ``(x, z)``,
+        ``z`` of shape ``(N, P + num_steps, Z)`` (``Z = 0`` for a model without latents).
+        Runs without gradients; implemented in :func:`pyro_vrnn.predictive.generate`.
+        """
+        from .predictive import generate
+
+        return generate(self, num_sequences, num_steps, prefix=prefix, prefix_mask=prefix_mask,
+                        temperature=temperature, return_latents=return_latents)
+
+    def reconstruct(self, x: torch.Tensor, mask: torch.Tensor | None = None, num_samples: int = 1) -> torch.Tensor:
+        """``(S, B, T, X)`` samples ``x'_t ~ p(x_t | z_{<=t}, x_{<t})`` with ``z ~ q(z | x)`` (``S = num_samples``).
+
+        Teacher forcing: each step is drawn given the guide's latents and the *true* past
+        ``x_{<t}``, never the earlier reconstructions; see :func:`pyro_vrnn.predictive.reconstruct`.
+        """
+        from .predictive import reconstruct
+
+        return reconstruct(self, x, mask, num_samples)
 
     def extra_repr(self) -> str:
         return f"x_dim={self.x_dim}, z_dim={self.z_dim}, pyro_name={self._pyro_name!r}"

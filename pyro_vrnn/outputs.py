@@ -27,7 +27,9 @@ EVALUATION_KEYS = frozenset({"model", "data", "split", "step", "log_likelihood",
 CONFIG_KEYS = frozenset({"version", "model", "data", "training"})
 HISTORY_KEYS = frozenset({"train", "valid"})
 RESULTS_KEYS = frozenset({"rows", "meaning"})
-SAMPLES_KEYS = frozenset({"samples", "real", "config"})
+SAMPLES_KEYS = {"samples": frozenset({"samples", "real", "config"}),  # what each .pt of ``sample`` holds
+                "reconstruction": frozenset({"data", "reconstruction", "config"}),
+                "primed": frozenset({"primed", "config"})}
 
 
 class OutputError(ValueError):
@@ -64,14 +66,14 @@ def is_comparison_results(path) -> bool:
 
 
 def is_samples_file(path) -> bool:
-    """Whether ``path`` is the ``samples.pt`` of ``pyro-vrnn sample``."""
+    """Whether ``path`` is a ``samples.pt`` (``reconstruction.pt``, ``primed.pt``) of ``pyro-vrnn sample``."""
     import torch
 
     try:
         value = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # anything torch cannot read safely is not ours
         return False
-    return isinstance(value, dict) and SAMPLES_KEYS <= set(value)
+    return isinstance(value, dict) and any(keys <= set(value) for keys in SAMPLES_KEYS.values())
 
 
 def _kind(path: Path) -> str | None:
@@ -134,17 +136,17 @@ def check_run_folder(run_dir) -> None:
     check_writable(run_dir / "history.json", is_run_history, "a pyro-vrnn training history", hint)
 
 
-def check_sample_folder(out, names) -> None:
+def check_sample_folder(out, names, marker: str = "samples.pt") -> None:
     """``sample`` may write ``names`` into ``out`` if none of them exists, or if ``out`` is a
-    folder of earlier samples (its ``samples.pt`` is one)."""
+    folder of earlier samples (its ``marker``, e.g. ``samples.pt``, is one)."""
     out = check_folder(out, "samples")
     taken = [name for name in names if _kind(out / name) is not None]
     if not taken:
         return
     hint = "choose another --out folder"
-    check_writable(out / "samples.pt", is_samples_file, "a samples file of pyro-vrnn sample", hint)
+    check_writable(out / marker, is_samples_file, f"a {marker} file of pyro-vrnn sample", hint)
     for name in taken:
-        check_writable(out / name, lambda path: (out / "samples.pt").is_file(),
+        check_writable(out / name, lambda path: (out / marker).is_file(),
                        "an earlier output of pyro-vrnn sample", hint)
 
 

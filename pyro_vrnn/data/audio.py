@@ -241,6 +241,7 @@ def write_wav(path, frames_or_waveform, sample_rate=16000, normalizer=None):
     :param int sample_rate: Hz, a whole number from 1 to :data:`MAX_SAMPLE_RATE`.
     :param Normalizer normalizer: if given, ``normalizer.denormalize`` is applied first (frames of
         width ``normalizer.x_dim``; a waveform is cut into such frames).
+
     Values are clipped to the int16 range; NaN or Inf is a :class:`DataError` (it would be written
     as silence). The file is written under a temporary name, then renamed, so an interrupted write
     never leaves half a file at ``path``. Returns ``path``.
