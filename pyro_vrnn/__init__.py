@@ -9,6 +9,7 @@ The pieces, in the order the arrows point: components (:mod:`~pyro_vrnn.nn`,
 from .emissions import BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission, LinearGaussianEmission
 from .guides import FilteringGuide, SmoothingGuide, STORNGuide
 from .importance import ImportanceEstimate, importance_estimate, importance_log_likelihood, importance_log_weights
+from .infer import FIVO, SMCEstimate, smc_estimate, smc_log_likelihood
 from .models import RNN, STORN, VRNN, SequenceModel
 from .nn import MLP, Identity, NoFeatures
 from .priors import ConditionalGaussianPrior, LinearGaussianPrior, StandardNormalPrior
@@ -22,4 +23,5 @@ __all__ = [
     "LinearGaussianEmission", "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "RNN",
     "SequenceModel", "SmoothingGuide", "StandardNormalPrior", "STORN", "STORNGuide", "VRNN",
     "importance_estimate", "importance_log_likelihood", "importance_log_weights",
+    "FIVO", "SMCEstimate", "smc_estimate", "smc_log_likelihood",
 ]
