@@ -29,7 +29,7 @@ from pyro.infer.util import zero_grads
 from pyro.optim import ClippedAdam
 
 from .data.batching import batch_indices, pad_batch
-from .infer import SequenceELBO
+from .infer import FIVO, SequenceELBO
 from .progress import ProgressBar
 from .resources import TRAINING_KNOBS, out_of_memory_advice
 
@@ -65,6 +65,7 @@ ELBOS = {
     "trace": lambda **kw: SequenceELBO(**kw),
     "meanfield": lambda **kw: TraceMeanField_ELBO(**kw),
     "iwae": lambda **kw: RenyiELBO(alpha=0.0, **kw),
+    "fivo": lambda **kw: FIVO(**kw),  # the SMC bound of Maddison et al. 2017, K = num_particles
 }
 
 

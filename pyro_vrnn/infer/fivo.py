@@ -48,6 +48,7 @@ class FIVO(ELBO):
         super().__init__(num_particles=num_particles, max_plate_nesting=max_plate_nesting,
                          vectorize_particles=vectorize_particles, **kwargs)
         self.ess_threshold, self.resampling = float(ess_threshold), resampling
+        _check_options(None, num_particles, 1, "guide", resampling, ess_threshold)
 
     def _sequence_model(self, model, guide) -> SequenceModel:
         m = getattr(model, "__self__", None)
@@ -56,7 +57,6 @@ class FIVO(ELBO):
         if getattr(guide, "__self__", None) is not m or getattr(guide, "__func__", None) is not type(m).guide:
             raise ValueError(f"FIVO proposes from the model's own guide component (posterior_dist); the guide "
                              f"must be that model's guide (e.g. vrnn.guide), got {guide!r}")
-        _check_options(m, self.num_particles, 1, "guide", self.resampling, self.ess_threshold)
         return m
 
     def differentiable_loss(self, model, guide, x, mask=None, annealing_factor=1.0):
@@ -75,6 +75,10 @@ class FIVO(ELBO):
         loss = -result.log_z.sum()
         warn_if_nan(loss, "loss")
         return loss
+
+    def _get_trace(self, model, guide, args, kwargs):
+        raise NotImplementedError("FIVO runs the particle filter of pyro_vrnn.infer.smc, not per-particle "
+                                  "model/guide traces")
 
     def loss(self, model, guide, *args, **kwargs) -> float:
         with torch.no_grad():

@@ -313,7 +313,8 @@ def particle_filter(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | 
 
 
 def _check_options(model, num_particles, num_replicates, proposal, resampling, ess_threshold):
-    if not isinstance(model, SequenceModel):
+    """Raise ``ValueError`` naming the bad argument (``model=None``: options only)."""
+    if model is not None and not isinstance(model, SequenceModel):
         raise ValueError(f"SMC runs a SequenceModel's one-step methods; got {type(model).__name__} "
                          f"(pass the model itself, e.g. vrnn, not vrnn.model)")
     for label, value in (("num_particles", num_particles), ("num_replicates", num_replicates)):
