@@ -9,6 +9,7 @@ The pieces, in the order the arrows point: components (:mod:`~pyro_vrnn.nn`,
 from .emissions import BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission, LinearGaussianEmission
 from .guides import FilteringGuide, SmoothingGuide, STORNGuide
 from .importance import ImportanceEstimate, importance_estimate, importance_log_likelihood, importance_log_weights
+from .infer import FIVO, SMCEstimate, smc_estimate, smc_log_likelihood
 from .models import DMM, RNN, STORN, VRNN, SequenceModel
 from .nn import MLP, Identity, NoFeatures
 from .priors import ConditionalGaussianPrior, GatedTransitionPrior, LinearGaussianPrior, StandardNormalPrior
@@ -23,4 +24,5 @@ __all__ = [
     "LinearGaussianEmission", "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "RNN",
     "SequenceModel", "SmoothingGuide", "StandardNormalPrior", "STORN", "STORNGuide", "VRNN",
     "KLAnnealing", "Trainer", "fit", "importance_estimate", "importance_log_likelihood", "importance_log_weights",
+    "FIVO", "SMCEstimate", "smc_estimate", "smc_log_likelihood",
 ]

@@ -262,9 +262,9 @@ def _add_training_args(parser, defaults: dict):
     group.add_argument("--clip-norm", type=_positive_float, help="per-parameter gradient-norm clip [default: 10]")
     group.add_argument("--weight-decay", type=_nonnegative_float, metavar="L2",
                        help="L2 weight decay of Adam, a regularizer against overfitting [default: 0]")
-    group.add_argument("--elbo", choices=("trace", "meanfield", "iwae"), help="trace (Monte-Carlo KL), "
+    group.add_argument("--elbo", choices=("trace", "meanfield", "iwae", "fivo"), help="trace (Monte-Carlo KL), "
                        "meanfield (analytic KL where possible) or iwae (the K-sample importance-weighted bound, "
-                       "K = --train-particles) [default: trace]")
+                       "K = --train-particles) or fivo (the SMC bound of Maddison et al. 2017 with K particles) [default: trace]")
     group.add_argument("--train-particles", type=_positive_int, metavar="K",
                        help="latent samples per sequence in the training objective (the K of iwae) [default: 1]")
     group.add_argument("--kl-anneal-steps", type=_nonnegative_int, metavar="N",
@@ -318,6 +318,23 @@ def _add_checkpoint_arg(parser):
     parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
                         help="best: the best on validation (checkpoint.best.pt; the latest if the run has no "
                              "validation); last: the latest checkpoint")
+
+
+def _estimators(text):
+    from .evaluation import check_estimators
+
+    try:
+        return check_estimators(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_estimator_arg(parser):
+    parser.add_argument("--estimator", type=_estimators, default=("is",), metavar="is[,smc]",
+                        help="log-likelihood estimators: is (importance sampling; always run, it also gives the "
+                             "ELBO) and smc (sequential Monte Carlo with the same K particles from the guide, "
+                             "resampled when the ESS falls below K/2; ESS and resampling counts go to the JSON) "
+                             "[default: is]")
 
 
 def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and latent noise [default: 0]"):
@@ -387,6 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate only N sequences, evenly spaced through the split (a quick look)")
     p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json]")
     _add_checkpoint_arg(p)
+    _add_estimator_arg(p)
     _add_runtime_args(p, seed_help="seed of the importance samples [default: 0]")
     _add_precision_arg(p)
     p.set_defaults(func=cmd_evaluate)
@@ -429,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batch-size", type=_positive_int, default=8, metavar="B")
     p.add_argument("--max-eval-sequences", type=_positive_int, default=None, metavar="N",
                    help="evaluate on N test sequences only, evenly spaced through the split")
+    _add_estimator_arg(p)
     p.add_argument("--num-samples", type=_positive_int, default=3, metavar="N", help="samples per model in the figure")
     p.add_argument("--sample-length", type=_positive_int, default=None, metavar="T")
     p.add_argument("--unit", choices=("sequence", "step"), default=None,
@@ -581,7 +600,8 @@ def cmd_evaluate(args) -> int:
     with autocast(args.precision or "fp32", device):
         result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
                               batch_size=args.batch_size, seed=seed, device=device,
-                              max_sequences=args.max_sequences, checkpoint=args.checkpoint, parallel=parallel)
+                              max_sequences=args.max_sequences, checkpoint=args.checkpoint, parallel=parallel,
+                              estimators=args.estimator)
     result["precision"] = args.precision or "fp32"
     if parallel is not None and not parallel.is_main:
         return 0
@@ -659,7 +679,7 @@ def cmd_compare(args) -> int:
                    particles=args.particles or COMPARE_DEFAULTS["particles"], chunk_size=args.chunk_size,
                    eval_batch_size=args.eval_batch_size, max_eval_sequences=args.max_eval_sequences,
                    num_samples=args.num_samples, sample_length=args.sample_length, unit=args.unit, device=device,
-                   resume=args.resume, progress=not args.quiet, log=_log(args), **sizes)
+                   resume=args.resume, progress=not args.quiet, log=_log(args), estimators=args.estimator, **sizes)
     results = json.loads((Path(args.out) / "results.json").read_text())
     print(markdown_table(rows, results))
     print(results["meaning"])

@@ -37,7 +37,7 @@ from pyro.optim import ClippedAdam
 from .convergence import EarlyStopping, PlateauSchedule
 from .data.batching import batch_indices, pad_batch
 from .data.prepared import load_batches, sequence_lengths
-from .infer import SequenceELBO
+from .infer import FIVO, SequenceELBO
 from .progress import progress_bar
 from .resources import TRAINING_KNOBS, out_of_memory_advice
 
@@ -75,6 +75,7 @@ ELBOS = {
     # the K-sample importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k | x) (Burda et al. 2016);
     # the K particles run as one vectorized batch
     "iwae": lambda **kw: RenyiELBO(alpha=0.0, **{**kw, "vectorize_particles": True}),
+    "fivo": lambda **kw: FIVO(**kw),  # the SMC bound of Maddison et al. 2017, K = num_particles
 }
 
 
