@@ -221,3 +221,12 @@ def test_evaluate_under_a_launcher_writes_the_json_of_a_single_process(killed_an
     assert set(json.loads(plain.read_text())) == set(gathered)
     assert gathered["per_sequence"] == evaluate_run(run, "test", num_particles=6, batch_size=2, seed=0,
                                                     parallel=DataParallel(0, 1))["per_sequence"]
+
+
+def test_commands_that_would_repeat_their_work_in_every_process_refuse_under_a_launcher(monkeypatch, tmp_path,
+                                                                                      capsys):
+    for name, value in {"RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["prepare", "--data", "music-synthetic", "--out", str(tmp_path / "corpus")]) == 2
+    assert "only train and evaluate" in capsys.readouterr().err
+    assert not (tmp_path / "corpus").exists()
