@@ -1,11 +1,14 @@
-"""Time one ``Trace_ELBO`` training step of our Pyro VRNN against a plain-PyTorch VRNN.
+"""Time one training step of our Pyro VRNN against two plain-PyTorch VRNNs, in one interleaved run.
 
-Both sides run the same networks with the same weights (the reference reuses the model's own
-``nn.Module`` objects, see ``reference_vrnn.py``) and the same objective, the single-sample
-``Trace_ELBO`` surrogate with reparameterized ``z``. Before timing, loss and gradients of the two
-are checked equal on the same noise. A step is ``zero grads -> loss -> backward`` (add
-``--optimizer`` to include an Adam step on both sides); the two sides are timed interleaved after
-warm-up and the medians and their ratio (Pyro over PyTorch) are printed and written as JSON.
+The Pyro side is what the ``Trainer`` runs by default: ``SequenceELBO`` (``pyro_vrnn.infer``) on
+``vrnn.model``/``vrnn.guide``, which equals ``Trace_ELBO``; ``--pyro-elbo trace`` times stock
+``Trace_ELBO`` on the same programs instead. The references (``reference_vrnn.py``) run the same
+networks with the same weights and the same objective, the single-sample ``Trace_ELBO`` surrogate
+with reparameterized ``z``: ``torch`` is the textbook per-step loop, ``torch_hoisted`` the hand-tuned
+one (prior and emission batched over time). Before timing, loss and gradients of all three are
+checked equal on the same noise. A step is ``zero grads -> loss -> backward`` (add ``--optimizer``
+to include an Adam step on every side); the sides are timed interleaved after warm-up and the
+medians and the ratios (Pyro over each reference) are printed and written as JSON.
 
     python benchmarks/train_step.py --device cpu --json benchmarks/results/train_step_cpu.json
     python benchmarks/train_step.py --device cuda --sizes small large paper --json ...
@@ -33,6 +36,9 @@ from _common import (add_common_args, interleaved, median, ratio_stats,  # noqa:
 from reference_vrnn import TorchVRNNLoss  # noqa: E402
 
 from pyro_vrnn import VRNN  # noqa: E402
+from pyro_vrnn.infer import SequenceELBO  # noqa: E402
+
+ELBOS = {"engine": SequenceELBO, "trace": Trace_ELBO}
 
 SIZES = {
     "tiny": dict(x_dim=3, h_dim=8, z_dim=2, batch=4, steps=5, feature_dims=(8,), hidden_dims=(8,)),  # smoke test
@@ -72,9 +78,8 @@ def grads_of(params):
     return [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
 
 
-def check_equal(vrnn, x, reference, params, seed: int) -> dict:
+def check_equal(vrnn, x, reference, params, seed: int, elbo) -> dict:
     """Loss and gradients of the two sides on the same noise; returns the largest differences."""
-    elbo = Trace_ELBO(max_plate_nesting=1)
     for p in params:
         p.grad = None
     torch.manual_seed(seed)
@@ -105,16 +110,18 @@ def run_size(name: str, args, device) -> dict:
     size = SIZES[name]
     vrnn, x = build(size, device, args.seed)
     params = list(vrnn.parameters())
-    reference = TorchVRNNLoss(vrnn, loop=args.reference)
+    references = {"torch": TorchVRNNLoss(vrnn, loop="per_step"), "torch_hoisted": TorchVRNNLoss(vrnn, loop="hoisted")}
+    elbo = ELBOS[args.pyro_elbo](max_plate_nesting=1)
     tol = 1e-3 if device.type == "cuda" else 1e-4
-    check = check_equal(vrnn, x, reference, params, args.seed)
-    if max(check.values()) > tol:
-        raise SystemExit(f"{name}: reference and Pyro step differ: {check}")
-    flops = step_flops(reference, x)
+    checks = {}
+    for label, reference in references.items():
+        check = checks[label] = check_equal(vrnn, x, reference, params, args.seed, elbo)
+        if max(check.values()) > tol:
+            raise SystemExit(f"{name}: reference {label} and Pyro step differ: {check}")
+    flops = step_flops(references["torch"], x)
     for p in params:
         p.grad = None
 
-    elbo = Trace_ELBO(max_plate_nesting=1)
     optimizer = torch.optim.Adam(params, lr=1e-4) if args.optimizer else None
 
     def finish():
@@ -123,17 +130,19 @@ def run_size(name: str, args, device) -> dict:
         for p in params:
             p.grad = None
 
-    def torch_step():
-        loss = reference(x)
-        loss.backward()
-        loss.item()  # the Pyro step returns a float: the same host sync on both sides
-        finish()
+    def torch_step(reference):
+        def step():
+            loss = reference(x)
+            loss.backward()
+            loss.item()  # the Pyro step returns a float: the same host sync on every side
+            finish()
+        return step
 
     def pyro_step():
         elbo.loss_and_grads(vrnn.model, vrnn.guide, x)
         finish()
 
-    fns = {"torch": torch_step, "pyro": pyro_step}
+    fns = {"pyro": pyro_step, **{label: torch_step(ref) for label, ref in references.items()}}
     if args.validation == "both":
         def pyro_validated_step():
             with pyro.validation_enabled(True):
@@ -142,11 +151,14 @@ def run_size(name: str, args, device) -> dict:
     with pyro.validation_enabled(args.validation == "on"):
         times = interleaved(fns, device, args.repeats, args.warmup)
     sync(device)
+    hoisted = {f"{k}_hoisted": v for k, v in ratio_stats(times["pyro"], times["torch_hoisted"]).items()}
     record = {"size": name, **{k: list(v) if isinstance(v, tuple) else v for k, v in size.items()},
-              "torch_ms": median(times["torch"]), "pyro_ms": median(times["pyro"]),
-              **ratio_stats(times["pyro"], times["torch"]),
-              "pyro_validation": args.validation == "on", "reference_loop": args.reference,
-              "optimizer_step": bool(args.optimizer), "repeats": args.repeats, **check,
+              "pyro_elbo": args.pyro_elbo, "torch_ms": median(times["torch"]),
+              "torch_hoisted_ms": median(times["torch_hoisted"]), "pyro_ms": median(times["pyro"]),
+              **ratio_stats(times["pyro"], times["torch"]), **hoisted,
+              "pyro_validation": args.validation == "on",
+              "optimizer_step": bool(args.optimizer), "repeats": args.repeats,
+              **{f"{k}_vs_{label}": v for label, check in checks.items() for k, v in check.items()},
               "step_gflop": flops / 1e9, "pyro_tflops_per_s": flops / (median(times["pyro"]) * 1e-3) / 1e12,
               "torch_tflops_per_s": flops / (median(times["torch"]) * 1e-3) / 1e12}
     if "pyro_validated" in times:
@@ -164,8 +176,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_args(parser, default_repeats=30)
     parser.add_argument("--sizes", nargs="+", default=["large", "small"], choices=sorted(SIZES))
-    parser.add_argument("--reference", default="per_step", choices=["per_step", "hoisted"],
-                        help="how the plain-PyTorch reference is written (see reference_vrnn.py)")
+    parser.add_argument("--pyro-elbo", default="engine", choices=sorted(ELBOS),
+                        help="the Pyro side: the Trainer's default SequenceELBO (engine) or stock Trace_ELBO")
     parser.add_argument("--validation", default="off", choices=["off", "on", "both"],
                         help="Pyro validation during the timed Pyro step (default off; 'both' adds a "
                              "validated Pyro column)")
@@ -183,9 +195,11 @@ def main(argv=None):
         records.append(record)
         extra = (f"  pyro+validation {record['pyro_validated_ms']:.2f} ms ({record['ratio_validated']:.2f}x)"
                  if "pyro_validated_ms" in record else "")
-        print(f"{name:6s} torch {record['torch_ms']:8.2f} ms  pyro {record['pyro_ms']:8.2f} ms  "
-              f"ratio {record['ratio']:.3f} (pairs: median {record['pair_ratio_median']:.3f}, "
-              f"{record['pair_ratio_min']:.3f}-{record['pair_ratio_max']:.3f}){extra}  "
+        print(f"{name:6s} torch {record['torch_ms']:8.2f} ms  hoisted {record['torch_hoisted_ms']:8.2f} ms  "
+              f"pyro {record['pyro_ms']:8.2f} ms  ratio {record['ratio']:.3f} (pairs: median "
+              f"{record['pair_ratio_median']:.3f}, {record['pair_ratio_min']:.3f}-{record['pair_ratio_max']:.3f})  "
+              f"vs hoisted {record['ratio_hoisted']:.3f} (pairs: median {record['pair_ratio_median_hoisted']:.3f})"
+              f"{extra}  "
               f"[{record['step_gflop']:.2f} GFLOP/step, pyro {record['pyro_tflops_per_s'] * 1e3:.1f} GFLOP/s"
               + (f", {100 * record['pyro_fraction_of_peak']:.1f}% of TF32 peak" if "pyro_fraction_of_peak" in record
                  else "") + "]", flush=True)

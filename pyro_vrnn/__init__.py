@@ -9,17 +9,20 @@ The pieces, in the order the arrows point: components (:mod:`~pyro_vrnn.nn`,
 from .emissions import BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission, LinearGaussianEmission
 from .guides import FilteringGuide, SmoothingGuide, STORNGuide
 from .importance import ImportanceEstimate, importance_estimate, importance_log_likelihood, importance_log_weights
-from .models import RNN, STORN, VRNN, SequenceModel
+from .infer import FIVO, SMCEstimate, smc_estimate, smc_log_likelihood
+from .models import DMM, RNN, STORN, VRNN, SequenceModel
 from .nn import MLP, Identity, NoFeatures
-from .priors import ConditionalGaussianPrior, LinearGaussianPrior, StandardNormalPrior
+from .priors import ConditionalGaussianPrior, GatedTransitionPrior, LinearGaussianPrior, StandardNormalPrior
+from .training import KLAnnealing, Trainer, fit
 from .transitions import GRUTransition, IdentityTransition, LSTMTransition
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BernoulliEmission", "ConditionalGaussianPrior", "FilteringGuide", "GaussianEmission", "GMMEmission",
+    "BernoulliEmission", "ConditionalGaussianPrior", "DMM", "GatedTransitionPrior", "FilteringGuide", "GaussianEmission", "GMMEmission",
     "GRUTransition", "HandwritingEmission", "Identity", "IdentityTransition", "ImportanceEstimate",
     "LinearGaussianEmission", "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "RNN",
     "SequenceModel", "SmoothingGuide", "StandardNormalPrior", "STORN", "STORNGuide", "VRNN",
-    "importance_estimate", "importance_log_likelihood", "importance_log_weights",
+    "KLAnnealing", "Trainer", "fit", "importance_estimate", "importance_log_likelihood", "importance_log_weights",
+    "FIVO", "SMCEstimate", "smc_estimate", "smc_log_likelihood",
 ]

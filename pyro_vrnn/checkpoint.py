@@ -5,6 +5,7 @@ renamed over the old one; the previous checkpoint is kept beside it as the last 
 
     run_dir/checkpoint.pt        newest
     run_dir/checkpoint.prev.pt   the one before (fallback if the newest is unreadable)
+    run_dir/checkpoint.best.pt   the one with the best validation loss so far (written the same way)
 
 The payload is a plain dict (loaded with ``torch.load(weights_only=True)``): library version,
 config, step, trainer state (model, optimizer, histories, batch order), data normalization and
@@ -27,6 +28,7 @@ from . import __version__
 FORMAT = "pyro-vrnn-checkpoint/1"
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
+BEST = "checkpoint.best.pt"
 NEXT = f".{CHECKPOINT}.next"  # complete, about to become the newest (left behind only by a kill mid-rotation)
 
 
@@ -82,11 +84,9 @@ def atomic_save(obj, path: str | os.PathLike) -> None:
         pass
 
 
-def save_checkpoint(run_dir: str | os.PathLike, *, trainer, config: dict, normalizer_state=None,
-                    extra: dict | None = None) -> Path:
-    """Write ``run_dir/checkpoint.pt`` atomically, keeping the previous one as ``checkpoint.prev.pt``."""
-    run_dir = Path(run_dir)
-    payload = {
+def checkpoint_payload(*, trainer, config: dict, normalizer_state=None, extra: dict | None = None) -> dict:
+    """What a checkpoint file holds: format, version, config, step, trainer state, normalizer, RNG."""
+    return {
         "format": FORMAT,
         "version": __version__,
         "config": dict(config),
@@ -96,12 +96,29 @@ def save_checkpoint(run_dir: str | os.PathLike, *, trainer, config: dict, normal
         "rng": rng_state(),
         "extra": extra or {},
     }
+
+
+def save_checkpoint(run_dir: str | os.PathLike, *, trainer, config: dict, normalizer_state=None,
+                    extra: dict | None = None) -> Path:
+    """Write ``run_dir/checkpoint.pt`` atomically, keeping the previous one as ``checkpoint.prev.pt``."""
+    run_dir = Path(run_dir)
+    payload = checkpoint_payload(trainer=trainer, config=config, normalizer_state=normalizer_state, extra=extra)
     newest, previous, tmp = run_dir / CHECKPOINT, run_dir / PREVIOUS, run_dir / NEXT
     atomic_save(payload, tmp)
     if newest.exists() and zipfile.is_zipfile(newest):  # a damaged newest must not displace the last good one
         os.replace(newest, previous)
     os.replace(tmp, newest)
     return newest
+
+
+def save_best_checkpoint(run_dir: str | os.PathLike, *, trainer, config: dict, normalizer_state=None,
+                         extra: dict | None = None) -> Path:
+    """Write ``run_dir/checkpoint.best.pt`` atomically (a kill leaves the previous best or the new one,
+    never a torn file); call it when the trainer reports a new best validation loss."""
+    path = Path(run_dir) / BEST
+    atomic_save(checkpoint_payload(trainer=trainer, config=config, normalizer_state=normalizer_state, extra=extra),
+                path)
+    return path
 
 
 def _load_failure(error: Exception) -> str:
@@ -150,3 +167,18 @@ def load_latest(run_dir: str | os.PathLike, map_location=None) -> tuple[dict, Pa
     if errors:
         raise CheckpointError("; ".join(errors))
     raise CheckpointError(f"{run_dir}: no checkpoint found (expected {CHECKPOINT})")
+
+
+def load_run_checkpoint(run_dir: str | os.PathLike, which: str = "best", map_location=None) -> tuple[dict, Path]:
+    """The checkpoint of a run that evaluation and sampling use.
+
+    ``which="best"``: ``checkpoint.best.pt`` when the run has one (a run trained with validation),
+    else the newest (:func:`load_latest`); ``which="last"``: always the newest. A best checkpoint
+    that exists but cannot be read is an error, not a silent fall-back to another model.
+    """
+    if which not in ("best", "last"):
+        raise ValueError(f"unknown checkpoint {which!r}; expected 'best' or 'last'")
+    best = Path(run_dir) / BEST
+    if which == "best" and best.exists():
+        return load_checkpoint(best, map_location), best
+    return load_latest(run_dir, map_location)

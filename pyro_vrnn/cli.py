@@ -5,14 +5,18 @@ The workflow of Chung et al. (2015) from a shell::
     pyro-vrnn train    --model vrnn-gmm --data speech-synthetic --steps 500 --out runs/vrnn
     pyro-vrnn evaluate runs/vrnn --split test --particles 100 --json runs/vrnn/test.json
     pyro-vrnn sample   runs/vrnn --num 4 --out runs/vrnn/samples
-    pyro-vrnn compare  --data speech-synthetic --models rnn-normal,rnn-gmm,storn,vrnn-normal,vrnn-gmm \\
+    pyro-vrnn compare  --data speech-synthetic --models rnn-normal,rnn-gmm,storn,vrnn-i,vrnn-normal,vrnn-gmm \\
                        --steps 300 --out runs/table1
 
 Each subcommand is a thin layer over a library function (:func:`pyro_vrnn.runs.train_run`,
 :func:`pyro_vrnn.evaluation.evaluate_run`, :func:`pyro_vrnn.sampling.sample_run`,
 :func:`pyro_vrnn.compare.compare`). Errors a user can fix (unknown model, missing file, bad size,
-unreadable checkpoint, a checkpoint of another run) end the program with one line on stderr,
-``pyro-vrnn: error: ...``, and exit status 2.
+unreadable checkpoint, a checkpoint of another run, an output path that holds a file the command
+did not write) end the program with one line on stderr, ``pyro-vrnn: error: ...``, and exit status
+2; so does any unexpected error (``PYRO_VRNN_TRACEBACK=1`` shows its traceback). Running out of
+memory in training or evaluation exits 1 naming the flags that bound memory; running out while
+loading data is a data error. No command writes over a file it did not create
+(:mod:`pyro_vrnn.outputs`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -28,13 +33,15 @@ from pathlib import Path
 from .runs import DEFAULT_TRAINING
 
 PROG = "pyro-vrnn"
+#: set it (to anything) to see the traceback of an unexpected error instead of its one-line summary
+TRACEBACK_ENV_VAR = "PYRO_VRNN_TRACEBACK"
 
 MAIN_DESCRIPTION = """\
 Recurrent latent-variable models of sequences as Pyro programs: the VRNN (Chung et al. 2015),
 STORN (Bayer & Osendorfer 2014) and RNN baselines, trained by stochastic variational inference
 and judged by importance-sampled log-likelihood.
 
-models (--model):  rnn-normal, rnn-gmm, storn, vrnn-normal, vrnn-gmm
+models (--model):  rnn-normal, rnn-gmm, storn, vrnn-i, vrnn-normal, vrnn-gmm, dmm
                    (--prior/--guide/--emission build any other combination)
 data (--data):     offline, generated here: speech-synthetic, handwriting-synthetic, music-synthetic
                    files: music:PICKLE  speech:FOLDER  handwriting:NPZ_OR_IAM_FOLDER
@@ -54,23 +61,29 @@ several processes or GPUs (one model, data parallel; docs/distributed.md):
 TRAIN_DESCRIPTION = """\
 Train one model by SVI and write a run folder: config.json (everything to rebuild the model),
 checkpoint.pt (+ checkpoint.prev.pt, the last good copy) every --checkpoint-every steps and at the
-end, and history.json (loss per step, validation loss). Ctrl-C writes a checkpoint first.
---resume continues a run exactly where it stopped (model, optimizer, RNG, batch order).
+end, checkpoint.best.pt (the best validation loss so far), history.json (loss per step, validation
+loss) and training.png (both curves). Ctrl-C writes a checkpoint first. --steps is the step count
+to reach: --resume continues a run exactly where it stopped (model, optimizer, learning-rate
+schedule, early stopping, RNG, batch order) up to --steps. --patience N stops early after N
+validations without a new best; --lr-schedule plateau lowers the learning rate on plateaus.
+--preset NAME fills the flags not given ('pyro-vrnn presets' lists them).
 
 examples:
+  pyro-vrnn train --preset music --data music:jsb_chorales.pickle --out runs/jsb
   pyro-vrnn train --model vrnn-gmm --data speech-synthetic --steps 500 --out runs/vrnn-gmm
   pyro-vrnn train --model vrnn-gmm --data speech-synthetic --steps 1000 --out runs/vrnn-gmm --resume
   pyro-vrnn train --model storn --data music:jsb_chorales.pickle --epochs 20 --out runs/storn-jsb
   pyro-vrnn train --model vrnn-normal --guide smoothing --emission handwriting \\
                   --data handwriting:omniglot.npz --steps 2000 --out runs/hw
-  paper sizes:  --h-dim 2000 --z-dim 200 --feature-dims 600,600,600,600 --hidden-dims 600,600,600,600
+  paper sizes:  --preset paper (--h-dim 2000 --z-dim 200 --feature-dims 600,600,600,600 ...)
 
 """ + DISTRIBUTED_NOTE
 
 EVALUATE_DESCRIPTION = """\
-Evaluate a run's latest checkpoint on a split of its own dataset: the ELBO (">=", a lower bound)
-and the importance-sampled log-likelihood ("≈", K particles from the guide), per sequence and per
-time step, with standard errors over sequences. For an RNN both equal the exact log-likelihood.
+Evaluate a run's best-on-validation checkpoint (checkpoint.best.pt; --checkpoint last: the latest)
+on a split of its own dataset: the ELBO (">=", a lower bound) and the importance-sampled
+log-likelihood ("≈", K particles from the guide), per sequence and per time step, with standard
+errors over sequences. For an RNN both equal the exact log-likelihood.
 Writes JSON (summary + per-sequence lists) and prints a short table. Same --seed and checkpoint,
 same numbers.
 
@@ -80,12 +93,23 @@ example:
 """ + DISTRIBUTED_NOTE
 
 SAMPLE_DESCRIPTION = """\
-Generate sequences x ~ p(x) from a run's latest checkpoint, un-normalized to data units, and write
-samples.png (generated beside real test sequences: waveforms, pen strokes with pen-up gaps, or
-piano rolls), samples.pt, and for speech sample_I.wav / real_I.wav (16-bit PCM).
+Generate sequences x ~ p(x) from a run's best-on-validation checkpoint (--checkpoint last: the
+latest), un-normalized to data units, and write samples.png (generated beside real test
+sequences: waveforms, pen strokes with pen-up gaps, or piano rolls), samples.pt, and for speech
+sample_I.wav / real_I.wav (16-bit PCM).
 
-example:
+--reconstruct instead draws the first N test sequences beside the model's reconstructions of them
+(z from the guide, each step drawn given the true past: teacher forcing): reconstruction.png,
+reconstruction.pt (+ data_I.wav / reconstruction_I.wav for speech).
+--prime continues a prefix N times: the prefix's latents come from the guide, the --length T steps
+after it from the prior. The prefix is a test-sequence index or a file (.npy / .pt of shape
+(steps, x_dim) in data units, or an audio file for speech): primed.png (prefix black, continuation
+red), primed.pt (+ primed_I.wav for speech).
+
+examples:
   pyro-vrnn sample runs/vrnn-gmm --num 4 --length 80 --out runs/vrnn-gmm/samples
+  pyro-vrnn sample runs/vrnn-gmm --reconstruct --num 3 --out runs/vrnn-gmm/reconstruction
+  pyro-vrnn sample runs/vrnn-gmm --prime 0 --prime-steps 40 --length 40 --out runs/vrnn-gmm/primed
 """
 
 PREPARE_DESCRIPTION = """\
@@ -114,6 +138,15 @@ examples:
   pyro-vrnn compare --data speech-synthetic --out table1            # offline, a few minutes on 2 CPUs
   pyro-vrnn compare --data music:/data/music/jsb_chorales.pickle --models rnn-normal,storn,vrnn-normal \\
                     --steps 3000 --particles 500 --out jsb
+"""
+
+
+PRESETS_DESCRIPTION = """\
+Named configurations: sizes, budgets and objectives per data kind. 'pyro-vrnn train --preset NAME'
+(or compare) fills every flag not given on the command line; flags given explicitly win.
+
+example:
+  pyro-vrnn train --preset music --data music:jsb_chorales.pickle --out runs/jsb
 """
 
 
@@ -151,6 +184,7 @@ def _checked(cast, accept, expected: str):
 _positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
 _nonnegative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _checked(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
+_nonnegative_float = _checked(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
 
 
 def _dims(text):
@@ -226,8 +260,13 @@ def _add_training_args(parser, defaults: dict):
     group.add_argument("--batch-size", type=_positive_int, help=f"sequences per minibatch [default: {defaults['batch_size']}]")
     group.add_argument("--lr", type=_positive_float, help=f"Adam learning rate [default: {defaults['lr']:g}]")
     group.add_argument("--clip-norm", type=_positive_float, help="per-parameter gradient-norm clip [default: 10]")
-    group.add_argument("--elbo", choices=("trace", "meanfield", "iwae"), help="trace (Monte-Carlo KL), "
-                       "meanfield (analytic KL where possible) or iwae [default: trace]")
+    group.add_argument("--weight-decay", type=_nonnegative_float, metavar="L2",
+                       help="L2 weight decay of Adam, a regularizer against overfitting [default: 0]")
+    group.add_argument("--elbo", choices=("trace", "meanfield", "iwae", "fivo"), help="trace (Monte-Carlo KL), "
+                       "meanfield (analytic KL where possible) or iwae (the K-sample importance-weighted bound, "
+                       "K = --train-particles) or fivo (the SMC bound of Maddison et al. 2017 with K particles) [default: trace]")
+    group.add_argument("--train-particles", type=_positive_int, metavar="K",
+                       help="latent samples per sequence in the training objective (the K of iwae) [default: 1]")
     group.add_argument("--kl-anneal-steps", type=_nonnegative_int, metavar="N",
                        help="KL annealing: scale the latent terms from --kl-anneal-start up to 1 over N steps "
                             "[default: 0 = off]")
@@ -240,6 +279,62 @@ def _add_training_args(parser, defaults: dict):
     group.add_argument("--checkpoint-every", type=_nonnegative_int, metavar="N",
                        help="write a checkpoint every N steps (and always at the end; 0 = only at the end) "
                        f"[default: {defaults['checkpoint_every']}]")
+    group.add_argument("--patience", type=_nonnegative_int, metavar="N",
+                       help="early stopping: stop after N validations in a row without a new best validation "
+                            "loss; the best is kept as checkpoint.best.pt either way (0 = never stop early) "
+                            "[default: 0]")
+    group.add_argument("--lr-schedule", choices=("none", "plateau"),
+                       help="plateau: multiply the learning rate by --lr-factor after --lr-patience validations "
+                            "without improvement (torch's ReduceLROnPlateau) [default: none]")
+    group.add_argument("--lr-factor", type=_checked(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+                       metavar="F", help="learning-rate factor of the plateau schedule [default: 0.5]")
+    group.add_argument("--lr-patience", type=_nonnegative_int, metavar="N",
+                       help="validations without improvement before the plateau schedule lowers the rate "
+                            "[default: 3]")
+    group.add_argument("--min-lr", type=_nonnegative_float, metavar="LR",
+                       help="the plateau schedule's lowest learning rate [default: 0]")
+
+
+def _add_preset_arg(parser):
+    from .presets import PRESETS
+
+    parser.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+                        help=f"fill every flag not given from a named configuration ({', '.join(PRESETS)}; "
+                             "'pyro-vrnn presets' lists their flags); flags given explicitly win")
+
+
+def _apply_preset(args) -> None:
+    """Set each flag of ``args.preset`` that the command line left unset (``None``)."""
+    if not getattr(args, "preset", None):
+        return
+    from .presets import get_preset
+
+    for key, value in get_preset(args.preset).flags.items():
+        if hasattr(args, key) and getattr(args, key) is None:
+            setattr(args, key, list(value) if isinstance(value, (list, tuple)) else value)
+
+
+def _add_checkpoint_arg(parser):
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                        help="best: the best on validation (checkpoint.best.pt; the latest if the run has no "
+                             "validation); last: the latest checkpoint")
+
+
+def _estimators(text):
+    from .evaluation import check_estimators
+
+    try:
+        return check_estimators(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_estimator_arg(parser):
+    parser.add_argument("--estimator", type=_estimators, default=("is",), metavar="is[,smc]",
+                        help="log-likelihood estimators: is (importance sampling; always run, it also gives the "
+                             "ELBO) and smc (sequential Monte Carlo with the same K particles from the guide, "
+                             "resampled when the ESS falls below K/2; ESS and resampling counts go to the JSON) "
+                             "[default: is]")
 
 
 def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and latent noise [default: 0]"):
@@ -269,7 +364,9 @@ COMPARE_DEFAULTS = {"steps": 400, "batch_size": 32, "lr": 3e-3, "valid_every": 0
 TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
                   "elbo": "elbo", "annealing_steps": "kl_anneal_steps", "annealing_start": "kl_anneal_start",
                   "valid_every": "valid_every", "checkpoint_every": "checkpoint_every",
-                  "bucket_by_length": "bucket_by_length"}
+                  "bucket_by_length": "bucket_by_length", "weight_decay": "weight_decay",
+                  "num_particles": "train_particles", "patience": "patience", "lr_schedule": "lr_schedule",
+                  "lr_factor": "lr_factor", "lr_patience": "lr_patience", "min_lr": "min_lr"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in RUN_DIR from its latest checkpoint (exactly; flags not given are "
                         "taken from the run, and flags that contradict it are an error)")
     p.add_argument("--overwrite", action="store_true", help="start again even if RUN_DIR holds a run")
+    _add_preset_arg(p)
     _add_model_args(p)
     _add_data_args(p, required=False)
     _add_training_args(p, TRAIN_DEFAULTS)
@@ -305,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-sequences", type=_positive_int, default=None, metavar="N",
                    help="evaluate only N sequences, evenly spaced through the split (a quick look)")
     p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json]")
+    _add_checkpoint_arg(p)
+    _add_estimator_arg(p)
     _add_runtime_args(p, seed_help="seed of the importance samples [default: 0]")
     _add_precision_arg(p)
     p.set_defaults(func=cmd_evaluate)
@@ -312,11 +412,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sample", help="generate sequences from a run: PNG figure (+ WAV for speech)",
                        description=SAMPLE_DESCRIPTION, formatter_class=_Formatter)
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--num", type=_positive_int, default=4, metavar="N", help="sequences to generate")
+    p.add_argument("--num", type=_positive_int, default=4, metavar="N",
+                   help="sequences to generate (with --reconstruct: test sequences; with --prime: continuations)")
     p.add_argument("--length", type=_positive_int, default=None, metavar="T",
-                   help="time steps per sequence [default: median training length]")
+                   help="time steps per sequence [default: median training length]; with --prime, steps after the "
+                        "prefix [default: the prefix's length]; with --reconstruct, steps of each test sequence "
+                        "[default: all]")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for samples.png, samples.pt, *.wav")
     p.add_argument("--no-real", action="store_true", help="do not load the data to show real sequences beside")
+    _add_checkpoint_arg(p)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--reconstruct", action="store_true",
+                      help="plot test sequences beside their reconstructions (guide's z, teacher forcing)")
+    mode.add_argument("--prime", metavar="FILE_OR_INDEX",
+                      help="continue this prefix: an index into the test split, or a .npy/.pt/audio file")
+    p.add_argument("--prime-steps", type=_positive_int, default=None, metavar="P",
+                   help="with --prime: use only the prefix's first P steps [default: all]")
+    p.add_argument("--temperature", type=_checked(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
+                   default=1.0, metavar="TAU", help="scale of the sampling noise (0: the means; not with "
+                   "--reconstruct) [default: 1]")
     _add_runtime_args(p, seed_help="seed of the samples [default: 0]")
     p.set_defaults(func=cmd_sample)
 
@@ -333,16 +447,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batch-size", type=_positive_int, default=8, metavar="B")
     p.add_argument("--max-eval-sequences", type=_positive_int, default=None, metavar="N",
                    help="evaluate on N test sequences only, evenly spaced through the split")
+    _add_estimator_arg(p)
     p.add_argument("--num-samples", type=_positive_int, default=3, metavar="N", help="samples per model in the figure")
     p.add_argument("--sample-length", type=_positive_int, default=None, metavar="T")
     p.add_argument("--unit", choices=("sequence", "step"), default=None,
                    help="table unit: nats per sequence (VRNN paper) or per time step (music papers) "
                         "[default: step for music, else sequence]")
+    _add_preset_arg(p)
     _add_model_args(p, with_model=False, num_components=COMPARE_DEFAULTS["num_components"])
     _add_data_args(p, required=True)
     _add_training_args(p, {**TRAIN_DEFAULTS, **COMPARE_DEFAULTS})
     _add_runtime_args(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("presets", help="list the named configurations that --preset NAME fills in",
+                       description=PRESETS_DESCRIPTION, formatter_class=_Formatter)
+    p.set_defaults(func=cmd_presets)
 
     p = sub.add_parser("prepare", help="write a dataset once to disk for training from it (corpora larger "
                        "than memory)", description=PREPARE_DESCRIPTION, formatter_class=_Formatter)
@@ -414,11 +534,19 @@ def _training_settings(args, dataset_size=None, saved=None, defaults=None):
 
 
 # ---------------------------------------------------------------------------- subcommands
+def cmd_presets(args) -> int:
+    from .presets import describe_presets
+
+    print(describe_presets())
+    return 0
+
+
 def cmd_train(args) -> int:
     from .checkpoint import CHECKPOINT, PREVIOUS, CheckpointError, load_latest
     from .runs import load_data, make_config, train_run
     from .zoo import model_spec
 
+    _apply_preset(args)
     parallel, device = _setup_processes(args)
     log = _log(args, parallel)
     run_dir = Path(args.out)
@@ -460,34 +588,54 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .evaluation import evaluate_run, format_summary
-
+    from .outputs import check_writable, is_evaluation_result, write_text_atomic
     from .precision import autocast
 
     parallel, device = _setup_processes(args)
     seed = args.seed if args.seed is not None else 0
+    path = Path(args.json) if args.json else Path(args.run_dir) / f"eval_{args.split}.json"
+    if Path(args.run_dir).is_dir():  # refuse a bad --json before the work (a missing run says so itself)
+        check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
+                       "give --json a new path (or one that holds an earlier evaluation)")
     with autocast(args.precision or "fp32", device):
         result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
                               batch_size=args.batch_size, seed=seed, device=device,
-                              max_sequences=args.max_sequences, parallel=parallel)
+                              max_sequences=args.max_sequences, checkpoint=args.checkpoint, parallel=parallel,
+                              estimators=args.estimator)
     result["precision"] = args.precision or "fp32"
     if parallel is not None and not parallel.is_main:
         return 0
-    path = Path(args.json) if args.json else Path(args.run_dir) / f"eval_{args.split}.json"
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2))
-    print(f"{result['model']} at step {result['step']} on {result['data']} ({args.split})")
+    check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
+                   "give --json a new path (or one that holds an earlier evaluation)")
+    write_text_atomic(path, json.dumps(result, indent=2))
+    print(f"{result['model']} at step {result['step']} ({Path(result['checkpoint']).name}) on {result['data']} "
+          f"({args.split})")
     print(format_summary(result))
     print(f"written {path}")
     return 0
 
 
 def cmd_sample(args) -> int:
-    from .sampling import sample_run
+    from .sampling import prime_run, reconstruct_run, sample_run
 
     device = _setup_runtime(args)
-    written = sample_run(args.run_dir, args.out, num=args.num, length=args.length,
-                         seed=args.seed if args.seed is not None else 0, device=device, with_real=not args.no_real)
+    seed = args.seed if args.seed is not None else 0
+    if args.prime_steps is not None and args.prime is None:
+        raise ValueError("--prime-steps applies only with --prime")
+    if args.reconstruct and args.temperature != 1.0:
+        raise ValueError("--temperature does not apply to --reconstruct (reconstructions are drawn at temperature 1)")
+    if args.reconstruct:
+        written = reconstruct_run(args.run_dir, args.out, num=args.num, length=args.length, seed=seed, device=device,
+                                  checkpoint=args.checkpoint)
+    elif args.prime is not None:
+        written = prime_run(args.run_dir, args.out, args.prime, num=args.num, length=args.length, seed=seed,
+                            prime_steps=args.prime_steps, temperature=args.temperature, device=device,
+                            checkpoint=args.checkpoint)
+        print(f"prefix of {written.pop('prefix_steps')} steps, continued {args.num} times")
+    else:
+        written = sample_run(args.run_dir, args.out, num=args.num, length=args.length, seed=seed, device=device,
+                             with_real=not args.no_real, temperature=args.temperature,
+                             checkpoint=args.checkpoint)
     for key, value in written.items():
         for path in (value if isinstance(value, list) else [value]):
             print(f"written {path}")
@@ -507,6 +655,7 @@ def cmd_compare(args) -> int:
     from .compare import compare, markdown_table, meaning
     from .zoo import SEED_MODELS
 
+    _apply_preset(args)
     device = _setup_runtime(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in SEED_MODELS]
@@ -522,12 +671,15 @@ def cmd_compare(args) -> int:
         size = len(load_data({"data": args.data, "data_options": _data_options(args)}).train)
         training["steps"] = args.epochs * math.ceil(size / training["batch_size"])
     steps = training.pop("steps")
+    from .outputs import check_comparison_folder
+
+    check_comparison_folder(args.out, models)
     rows = compare(args.data, models, steps=steps, out=args.out, seed=args.seed if args.seed is not None else 0,
                    data_options=_data_options(args), training=training,
                    particles=args.particles or COMPARE_DEFAULTS["particles"], chunk_size=args.chunk_size,
                    eval_batch_size=args.eval_batch_size, max_eval_sequences=args.max_eval_sequences,
                    num_samples=args.num_samples, sample_length=args.sample_length, unit=args.unit, device=device,
-                   resume=args.resume, progress=not args.quiet, log=_log(args), **sizes)
+                   resume=args.resume, progress=not args.quiet, log=_log(args), estimators=args.estimator, **sizes)
     results = json.loads((Path(args.out) / "results.json").read_text())
     print(markdown_table(rows, results))
     print(results["meaning"])
@@ -589,14 +741,17 @@ def main(argv=None) -> int:
             return _fail(error, 2)
         except DivergenceError as error:
             return _fail(f"{error} (the last good checkpoint is kept; try a lower --lr)", 1)
-        except Exception as error:  # out of memory: say which knob to turn
+        except Exception as error:  # out of memory: say which knob to turn; anything else: one line
             from .resources import COMMAND_KNOBS, OutOfMemoryError, is_out_of_memory, out_of_memory_message
 
             if isinstance(error, OutOfMemoryError):
                 return _fail(error, 1)
-            if not is_out_of_memory(error):
+            if is_out_of_memory(error):
+                return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS.get(args.command, "")), 1)
+            if os.environ.get(TRACEBACK_ENV_VAR):
                 raise
-            return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS.get(args.command, "")), 1)
+            return _fail(f"unexpected {type(error).__name__}: {error} (a bug in pyro-vrnn or an input it does not "
+                         f"check yet; please report it. {TRACEBACK_ENV_VAR}=1 shows the traceback)", 2)
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130

@@ -11,6 +11,8 @@ column per model, one for the data) and ``cmp/training.png`` (loss curves), and 
 
 Columns: ``≥`` the ELBO (a lower bound), ``≈`` the importance-sampled log-likelihood (K
 particles), ``=`` the exact log-likelihood of a model without latents (RNN). Higher is better.
+With ``estimators=("is", "smc")`` a ``≈ SMC`` column (sequential Monte Carlo, the same K) comes
+after the IS one, and the rows carry the :data:`SMC_FIELDS` (ESS, resampling counts).
 """
 
 from __future__ import annotations
@@ -23,15 +25,25 @@ from pathlib import Path
 
 from . import plots
 from .evaluation import evaluate_run
-from .runs import HISTORY, load_data, make_config, train_run
+from .runs import HISTORY, load_data, load_run, make_config, train_run
 from .sampling import generate_samples, real_examples, typical_length
 from .zoo import SEED_MODELS, architecture, count_parameters, describe_spec, model_spec
 
-DEFAULT_MODELS = list(SEED_MODELS)
+DEFAULT_MODELS = [name for name in SEED_MODELS if SEED_MODELS[name]["family"] != "dmm"]  # the VRNN paper's models
 CSV_FIELDS = ["model", "label", "exact", "elbo", "elbo_se", "log_likelihood", "log_likelihood_se",
               "log_likelihood_mc_se", "elbo_per_step", "log_likelihood_per_step", "log_likelihood_per_step_se",
               "nll_per_step", "num_particles", "num_sequences", "num_steps", "parameters", "train_steps",
-              "train_seconds", "eval_seconds", "final_train_loss", "run_dir"]
+              "eval_step", "train_seconds", "eval_seconds", "final_train_loss", "run_dir"]
+
+
+SMC_FIELDS = ["smc_log_likelihood", "smc_log_likelihood_se", "smc_log_likelihood_per_step",
+              "smc_log_likelihood_per_step_se", "smc_nll_per_step", "smc_num_particles", "smc_ess_mean",
+              "smc_ess_min", "smc_resampling_events", "smc_resampling_rate", "smc_seconds"]
+
+
+def csv_fields(rows: list) -> list:
+    """:data:`CSV_FIELDS`, and the :data:`SMC_FIELDS` when the rows have an SMC column."""
+    return CSV_FIELDS + (SMC_FIELDS if any("smc_log_likelihood" in r for r in rows) else [])
 
 
 def default_unit(kind: str) -> str:
@@ -44,7 +56,8 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
             transition: str = "lstm", prior=None, guide=None, emission=None, training: dict | None = None,
             particles: int = 100, chunk_size: int | None = None, eval_batch_size: int = 8, split: str = "test",
             max_eval_sequences: int | None = None, num_samples: int = 3, sample_length: int | None = None,
-            unit: str | None = None, device="auto", resume: bool = False, progress: bool = True, log=print) -> list:
+            unit: str | None = None, device="auto", resume: bool = False, progress: bool = True, log=print,
+            estimators=("is",)) -> list:
     """Train and evaluate each of ``models`` (default: the five seed models) on ``data``; return the
     table rows (dicts with the :data:`CSV_FIELDS`), best first is *not* imposed: rows keep the order asked.
 
@@ -89,18 +102,17 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
         log(f"== {name}: evaluating on {split} with {particles} particles")
         evaluation = evaluate_run(out / name, split, num_particles=particles, chunk_size=chunk_size,
                                   batch_size=eval_batch_size, seed=seed, device=device, dataset=dataset,
-                                  max_sequences=max_eval_sequences)
+                                  max_sequences=max_eval_sequences, estimators=estimators)
         (out / name / f"eval_{split}.json").write_text(json.dumps(evaluation, indent=2))
-        model = result["model"]
-        model.eval()
+        model = load_run(out / name, device)[0]  # the best on validation when the run has one, as evaluated
         samples = generate_samples(model, dataset.normalizer, dataset.kind, num_samples, length, seed)
         label = describe_spec(spec)
         columns[label] = list(samples)
         histories[label] = json.loads((out / name / HISTORY).read_text()) if (out / name / HISTORY).exists() else {}
         rows.append({
             "model": name, "label": label, "exact": evaluation["exact"],
-            **{k: evaluation[k] for k in CSV_FIELDS if k in evaluation and k not in ("model", "exact")},
-            "parameters": count_parameters(model), "train_steps": result["step"],
+            **{k: evaluation[k] for k in CSV_FIELDS + SMC_FIELDS if k in evaluation and k not in ("model", "exact")},
+            "parameters": count_parameters(model), "train_steps": result["step"], "eval_step": evaluation["step"],
             "train_seconds": round(result["seconds"], 2), "eval_seconds": round(evaluation["seconds"], 2),
             "final_train_loss": result["final_loss"], "run_dir": str(out / name),
         })
@@ -114,6 +126,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
     plots.plot_history(histories, out / "training.png", title=data)
     meta = {"data": data, "data_options": data_options or {}, "kind": dataset.kind, "synthetic": dataset.synthetic,
             "split": split, "unit": unit, "steps": steps, "seed": seed, "particles": particles, "skipped": skipped,
+            "estimators": list(estimators),
             "sizes": {"z_dim": z_dim, "h_dim": h_dim, "feature_dims": list(feature_dims),
                       "hidden_dims": list(hidden_dims), "num_components": num_components},
             "training": make_config(specs[0], data, steps=steps, **(training or {}))["training"] if specs else {}}
@@ -133,19 +146,24 @@ def meaning(meta: dict) -> str:
     norm = "" if meta["kind"] == "music" else " of the normalized data"
     bound = ("the negative ELBO (an upper bound on the NLL)" if meta["unit"] == "step"
              else "the ELBO (a lower bound on the log-likelihood)")
+    smc = (", ≈ SMC the sequential Monte Carlo estimate (K particles from the guide, resampled when the "
+           "effective sample size falls below K/2)") if "smc" in meta.get("estimators", ()) else ""
     return (f"Average {meta['split']} {what} in {per}{norm}: the ≥ column is {bound}, ≈ the importance-sampled "
-            f"estimate with K={meta['particles']} particles, = exact (RNNs have no latents); ± is one standard "
-            f"error over {meta['split']} sequences.")
+            f"estimate with K={meta['particles']} particles{smc}, = exact (RNNs have no latents); ± is one "
+            f"standard error over {meta['split']} sequences.")
 
 
 def markdown_table(rows: list, meta: dict) -> str:
     """The table in Markdown, in the unit of ``meta["unit"]``."""
     step = meta["unit"] == "step"
+    smc = any("smc_log_likelihood" in r for r in rows)
     if step:
-        header = "| model | ≥ −ELBO (NLL bound) | ≈ IS NLL | = exact NLL | parameters | train s |"
+        header = "| model | ≥ −ELBO (NLL bound) | ≈ IS NLL |" + (" ≈ SMC NLL |" if smc else "") + \
+            " = exact NLL | parameters | train s |"
     else:
-        header = "| model | ≥ ELBO | ≈ IS log-likelihood | = exact log-likelihood | parameters | train s |"
-    lines = [header, "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        header = "| model | ≥ ELBO | ≈ IS log-likelihood |" + (" ≈ SMC log-likelihood |" if smc else "") + \
+            " = exact log-likelihood | parameters | train s |"
+    lines = [header, "| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if smc else "")]
     for r in rows:
         if step:
             elbo, ll, se, d = -r["elbo_per_step"], -r["log_likelihood_per_step"], r["log_likelihood_per_step_se"], 3
@@ -156,8 +174,16 @@ def markdown_table(rows: list, meta: dict) -> str:
             cells = ["—", "—", cell]
         else:
             cells = [_fmt(elbo, d), cell, "—"]
+        if smc:
+            cells.insert(2, "—" if r["exact"] or "smc_log_likelihood" not in r else _smc_cell(r, step, d))
         lines.append(f"| {r['label']} | " + " | ".join(cells) + f" | {r['parameters']:,} | {r['train_seconds']:.0f} |")
     return "\n".join(lines)
+
+
+def _smc_cell(row: dict, step: bool, digits: int) -> str:
+    value = -row["smc_log_likelihood_per_step"] if step else row["smc_log_likelihood"]
+    se = row["smc_log_likelihood_per_step_se"] if step else row["smc_log_likelihood_se"]
+    return f"{_fmt(value, digits)} ± {_fmt(se, digits)}"
 
 
 def write_table(rows: list, out, meta: dict) -> dict:
@@ -169,7 +195,7 @@ def write_table(rows: list, out, meta: dict) -> dict:
                       f"{s['same_as']}." for s in meta.get("skipped", []))
     (out / "table.md").write_text(f"### {title}\n\n{markdown_table(rows, meta)}\n\n{meaning(meta)}{skipped}\n")
     with open(out / "table.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=csv_fields(rows), extrasaction="ignore")
         writer.writeheader()
         for r in rows:
             writer.writerow(r)

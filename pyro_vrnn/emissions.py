@@ -14,13 +14,13 @@ import torch
 from torch import nn
 
 from .distributions import BivariateGaussianMixturePen
-from .guides import GaussianHead
+from .heads import GaussianHead
 from .nn import MLP, positive_scale
 
 
 class GaussianEmission(GaussianHead):
     """``p(x_t | .) = N(mu(u), diag sigma(u)^2)``, ``sigma = softplus + floor``
-    (a :class:`~pyro_vrnn.guides.GaussianHead` over ``u``).
+    (a :class:`~pyro_vrnn.heads.GaussianHead` over ``u``).
 
     ``u: (..., in_dim) -> Normal`` with event shape ``(X,)``.
     """
@@ -122,20 +122,3 @@ class LinearGaussianEmission(nn.Module):
         loc = self.linear(u)
         return dist.Normal(loc, self.scale.expand(loc.shape)).to_event(1)
 
-
-EMISSIONS = {
-    "normal": GaussianEmission,
-    "gmm": GMMEmission,
-    "bernoulli": BernoulliEmission,
-    "handwriting": HandwritingEmission,
-}
-
-
-def make_emission(kind: str, in_dim: int, x_dim: int, **kwargs) -> nn.Module:
-    """Build a named emission: one of ``"normal"``, ``"gmm"``, ``"bernoulli"``, ``"handwriting"``."""
-    if kind not in EMISSIONS:
-        raise ValueError(f"unknown emission {kind!r}; expected one of {sorted(EMISSIONS)} or an emission module")
-    cls = EMISSIONS[kind]
-    if cls in (GaussianEmission, BernoulliEmission):
-        kwargs.pop("num_components", None)
-    return cls(in_dim, x_dim, **kwargs)

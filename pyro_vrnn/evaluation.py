@@ -10,6 +10,10 @@ gives ``L_i ≈ log p(x_i)`` and ``E_i`` (the ELBO) from ``K`` particles. Over `
   ratio estimator's standard error ``sqrt(N / (N-1) sum_i (L_i - r T_i)^2) / sum_i T_i``.
 
 For a model without latents (an RNN) both columns equal the exact log-likelihood.
+
+With ``estimators=("is", "smc")`` an SMC column (:func:`smc_columns`, keys ``smc_*``) comes beside them:
+the sequential Monte Carlo estimate of :mod:`pyro_vrnn.infer.smc`, summarized the same way, with its
+effective sample sizes and resampling counts.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 
 from .data import pad_batch
 from .importance import importance_estimate
+from .infer import smc_estimate
 
 MEMORY_BUDGET = 2e8  # float32 elements of emission parameters kept per particle chunk (about 0.8 GB)
 
@@ -53,7 +58,8 @@ def _ratio_se(values: list[float], steps: list[float]) -> tuple[float, float]:
 
 @torch.no_grad()
 def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size: int | None = None,
-                       batch_size: int = 8, seed: int | None = 0, progress=None, parallel=None) -> dict:
+                       batch_size: int = 8, seed: int | None = 0, progress=None, parallel=None,
+                       estimators=("is",)) -> dict:
     """ELBO and importance-sampled log-likelihood of ``model`` on a list of ``(T_i, D)`` sequences.
 
     Sequences are evaluated in length-sorted batches of ``batch_size`` (so little padding), particles
@@ -73,6 +79,7 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     if not sequences:
         raise ValueError("no sequences to evaluate")
+    estimators = check_estimators(estimators)
     if seed is not None:
         pyro.set_rng_seed(seed)
     ref = model._reference_tensor()
@@ -125,6 +132,71 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
         "ess_mean": sum(per_seq["ess"]) / n,
         "seconds": time.perf_counter() - start,
         "per_sequence": per_seq,
+        **(smc_columns(model, sequences, num_particles=num_particles, batch_size=batch_size, seed=seed)
+           if "smc" in estimators else {}),
+    }
+
+
+ESTIMATORS = ("is", "smc")
+
+
+def check_estimators(estimators) -> tuple:
+    """``estimators`` as a tuple of names from :data:`ESTIMATORS` (``"is"`` always runs: the ELBO column
+    comes from its particles); raise ``ValueError`` naming an unknown one."""
+    names = tuple(estimators.split(",") if isinstance(estimators, str) else estimators)
+    unknown = [e for e in names if e not in ESTIMATORS]
+    if unknown or not names:
+        raise ValueError(f"unknown estimator(s) {unknown or names!r} (--estimator); expected a comma-separated "
+                         f"list of {', '.join(ESTIMATORS)}")
+    return tuple(dict.fromkeys(("is",) + names))
+
+
+@torch.no_grad()
+def smc_columns(model, sequences, *, num_particles: int = 100, batch_size: int = 8, seed: int | None = 0,
+                proposal: str = "guide", resampling: str = "systematic", ess_threshold: float = 0.5) -> dict:
+    """The SMC column for :func:`evaluate_sequences`: keys ``smc_*``, summarized as the IS column is.
+
+    Per sequence ``L_i = log p_hat(x_i)`` from :func:`~pyro_vrnn.infer.smc_estimate` (``K`` particles from
+    the guide, systematic resampling when ``ESS < K / 2``); sequence ``i`` of ``sequences`` is filtered
+    with seed ``seed * 1000003 + i``, so the figures do not depend on ``batch_size``. Also the effective
+    sample size (mean and minimum over each sequence's steps, after weighting) and the number of
+    resampling events, per sequence (``smc_per_sequence``) and overall.
+    """
+    ref = model._reference_tensor()
+    base = int(torch.randint(0, 2**40, ()).item()) if seed is None else seed * 1000003
+    order = sorted(range(len(sequences)), key=lambda i: sequences[i].shape[0])
+    fields = ("log_likelihood", "ess_mean", "ess_min", "resampling_events", "num_steps")
+    per_seq = {f: [0.0] * len(sequences) for f in fields}
+    start = time.perf_counter()
+    for b in range(0, len(order), batch_size):
+        idx = order[b:b + batch_size]
+        x, mask = pad_batch([sequences[i] for i in idx])
+        x, mask = x.to(ref.device, ref.dtype), mask.to(ref.device)
+        est = smc_estimate(model, x, mask, num_particles, proposal, resampling, ess_threshold,
+                           seed=[base + i for i in idx])
+        values = (est.log_likelihood, est.ess_mean, est.ess_min, est.num_resampling_events, est.num_steps)
+        for f, column in zip(fields, values):
+            for i, v in zip(idx, column.tolist()):
+                per_seq[f][i] = float(v)
+    ll, steps = per_seq["log_likelihood"], per_seq["num_steps"]
+    ll_mean, ll_se = _mean_se(ll)
+    ll_step, ll_step_se = _ratio_se(ll, steps)
+    events = sum(per_seq["resampling_events"])
+    return {
+        "smc_label": est.label,
+        "smc_num_particles": est.num_particles,
+        "smc_proposal": proposal, "smc_resampling": resampling, "smc_ess_threshold": ess_threshold,
+        "smc_log_likelihood": ll_mean,
+        "smc_log_likelihood_se": ll_se,
+        "smc_log_likelihood_per_step": ll_step,
+        "smc_log_likelihood_per_step_se": ll_step_se,
+        "smc_nll_per_step": -ll_step,
+        "smc_ess_mean": sum(e * t for e, t in zip(per_seq["ess_mean"], steps)) / sum(steps),
+        "smc_ess_min": min(per_seq["ess_min"]),
+        "smc_resampling_events": events,
+        "smc_resampling_rate": events / sum(steps),
+        "smc_seconds": time.perf_counter() - start,
+        "smc_per_sequence": per_seq,
     }
 
 
@@ -136,6 +208,7 @@ def format_summary(result: dict) -> str:
                  f"{result['elbo_per_step']:.4f} ± {result['elbo_per_step_se']:.4f}"))
     rows.append((ll_label, f"{result['log_likelihood']:.2f} ± {result['log_likelihood_se']:.2f}",
                  f"{result['log_likelihood_per_step']:.4f} ± {result['log_likelihood_per_step_se']:.4f}"))
+    rows += smc_rows(result)
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.append(f"{result['num_sequences']} sequences, {result['num_steps']} steps; ± is the standard error over "
@@ -145,25 +218,40 @@ def format_summary(result: dict) -> str:
         note = (" -- few particles carry the weight: ≈ is then a loose lower bound and its Monte-Carlo s.e. "
                 "is unreliable; more particles or a better guide tighten it") if ess < max(2.0, 0.05 * k) else ""
         lines.append(f"effective sample size: {ess:.3g} of {k} particles on average{note}")
+    if "smc_log_likelihood" in result and not result["exact"]:
+        lines.append(f"SMC: effective sample size {result['smc_ess_mean']:.3g} of {result['smc_num_particles']} "
+                     f"on average over steps (minimum {result['smc_ess_min']:.3g}); particles resampled after "
+                     f"{100 * result['smc_resampling_rate']:.0f}% of steps ({result['smc_resampling_events']:.0f} times)")
     return "\n".join(lines)
+
+
+def smc_rows(result: dict) -> list:
+    """The SMC row of :func:`format_summary` (none without an SMC column, or for an exact model)."""
+    if "smc_log_likelihood" not in result or result["exact"]:
+        return []
+    return [(f"log-likelihood (≈, SMC K={result['smc_num_particles']})",
+             f"{result['smc_log_likelihood']:.2f} ± {result['smc_log_likelihood_se']:.2f}",
+             f"{result['smc_log_likelihood_per_step']:.4f} ± {result['smc_log_likelihood_per_step_se']:.4f}")]
 
 
 def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chunk_size: int | None = None,
                  batch_size: int = 8, seed: int | None = 0, device="cpu", dataset=None, max_sequences=None,
-                 parallel=None) -> dict:
-    """:func:`evaluate_sequences` for a run's latest checkpoint on ``split`` of its own dataset
+                 checkpoint: str = "best", parallel=None, estimators=("is",)) -> dict:
+    """:func:`evaluate_sequences` for a run's checkpoint on ``split`` of its own dataset
     (``max_sequences``: only so many, evenly spaced through the split, for quick looks).
-    The result also names the run."""
+    ``checkpoint``: ``"best"`` on validation (``checkpoint.best.pt``, when the run has one, else the
+    latest) or ``"last"``. The result also names the run and the checkpoint file used."""
     from .runs import load_data, load_run  # evaluation of runs sits above the run machinery
 
-    model, config, _, payload = load_run(run_dir, device)
+    model, config, _, payload = load_run(run_dir, device, checkpoint)
     dataset = dataset if dataset is not None else load_data(config)
     sequences = dataset.split(split)
     if max_sequences is not None and max_sequences < len(sequences):  # evenly spaced, so every part is seen
         stride = len(sequences) / max_sequences
         sequences = [sequences[int(i * stride)] for i in range(max_sequences)]
     result = evaluate_sequences(model, sequences, num_particles=num_particles, chunk_size=chunk_size,
-                                batch_size=batch_size, seed=seed, parallel=parallel)
+                                batch_size=batch_size, seed=seed, parallel=parallel, estimators=estimators)
     return {"run_dir": str(run_dir), "model": config["model"]["name"], "model_spec": config["model"],
-            "data": config["data"], "split": split, "step": payload["step"], "seed": seed,
+            "data": config["data"], "split": split, "step": payload["step"], "checkpoint": payload["path"],
+            "seed": seed,
             "chunk_size": chunk_size, **result}

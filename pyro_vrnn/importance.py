@@ -28,6 +28,8 @@ import torch
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
+from .infer import sequence_log_weights, supported_model
+
 
 @dataclass
 class ImportanceEstimate:
@@ -71,29 +73,27 @@ def _unwrap_normal(fn):
         fn = base
 
 
-class _PerParticleNoise(Messenger):
-    """Draws each particle's Gaussian noise from that particle's own generator.
+class PerParticleNoise:
+    """Each particle's Gaussian noise from that particle's own generator (one object per chunk).
 
-    The particle plate is dim ``particle_dim`` (negative); a site of shape ``(k, ..., B, Z)`` gets
-    ``loc + scale * eps`` where row ``i`` of ``eps`` comes from ``generators[i]``. Each generator
-    draws a block of rows at once, for this site and the next ones of the same shape (a guide's
-    ``z_t`` all share one); the block's size depends on the row's shape only, never on ``k``, so a
-    particle's noise is the same whatever chunk it runs in.
+    ``normal(fn, particle_dim)`` draws a value of the (masked, independent) Normal ``fn`` of shape
+    ``(k, ..., B, Z)`` (the particle dim at ``particle_dim``, negative, counted without the event
+    dims) as ``loc + scale * eps`` where row ``i`` of ``eps`` comes from ``generators[i]``; ``None``
+    for any other distribution. Each generator draws a block of rows at once, for this site and the
+    next ones of the same shape (a guide's ``z_t`` all share one); the block's size depends on the
+    row's shape only, never on ``k``, so a particle's noise is the same whatever chunk it runs in.
     """
 
-    BLOCK_NUMEL = 1 << 14  # floats per particle and block (64 KiB in float32)
-
-    def __init__(self, generators, particle_dim: int):
-        super().__init__()
+    def __init__(self, generators, block_numel: int = 1 << 14):  # floats per particle and block (64 KiB)
         self.generators = generators
-        self.particle_dim = particle_dim
+        self.block_numel = int(block_numel)
         self._blocks = {}  # (row shape, dtype, device) -> [(k, n, *row) noise, rows used]
 
     def _noise(self, row_shape, like):
         key = (row_shape, like.dtype, like.device)
         block = self._blocks.get(key)
         if block is None or block[1] == block[0].shape[1]:
-            rows = max(1, self.BLOCK_NUMEL // max(1, row_shape.numel()))
+            rows = max(1, self.block_numel // max(1, row_shape.numel()))
             noise = torch.stack([torch.randn((rows,) + row_shape, generator=g, dtype=like.dtype, device=like.device)
                                  for g in self.generators])
             block = self._blocks[key] = [noise, 0]
@@ -101,18 +101,37 @@ class _PerParticleNoise(Messenger):
         block[1] += 1
         return eps
 
+    def normal(self, fn, particle_dim: int):
+        params = _unwrap_normal(fn)
+        if params is None:
+            return None
+        loc, scale, shape = params
+        pdim = len(shape) + particle_dim - len(fn.event_shape)
+        if pdim < 0 or shape[pdim] != len(self.generators):
+            return None
+        eps = self._noise(shape[:pdim] + shape[pdim + 1:], loc).movedim(0, pdim)
+        return loc + scale * eps
+
+    def draw(self, fn, leading):
+        """For :func:`~pyro_vrnn.infer.sequence_log_weights`: ``fn`` expanded to ``leading = (k, B)``."""
+        fn = fn.expand(leading) if fn.batch_shape != leading else fn
+        value = self.normal(fn, -2)
+        return value if value is not None else fn.sample()
+
+
+class _PerParticleNoiseMessenger(Messenger):
+    """Draws the latent sites of a Pyro program from a :class:`PerParticleNoise` (particle plate at ``particle_dim``)."""
+
+    def __init__(self, noise: PerParticleNoise, particle_dim: int):
+        super().__init__()
+        self.noise, self.particle_dim = noise, particle_dim
+
     def _pyro_sample(self, msg):
         if msg["is_observed"] or msg["value"] is not None:
             return
-        params = _unwrap_normal(msg["fn"])
-        if params is None:
-            return
-        loc, scale, shape = params
-        pdim = len(shape) + self.particle_dim - len(msg["fn"].event_shape)
-        if pdim < 0 or shape[pdim] != len(self.generators):
-            return
-        eps = self._noise(shape[:pdim] + shape[pdim + 1:], loc).movedim(0, pdim)
-        msg["value"] = loc + scale * eps
+        value = self.noise.normal(msg["fn"], self.particle_dim)
+        if value is not None:
+            msg["value"] = value
 
 
 def _site_log_probs(trace, batch_size: int, num_particles: int, sample_only: bool, device) -> torch.Tensor:
@@ -136,7 +155,9 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
 
     Particles run in chunks of at most ``chunk_size`` (default: all at once). If the guide samples
     nothing (a model without latents) every weight equals ``log p(x)`` and one particle is run.
-    Returns ``(log_weights, has_latents)``.
+    For a :class:`~pyro_vrnn.models.SequenceModel`'s own model and guide the weights come from
+    :func:`~pyro_vrnn.infer.sequence_log_weights` (one pass of the recurrence, the same noise);
+    any other pair runs as traced Pyro programs. Returns ``(log_weights, has_latents)``.
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 1:
         raise ValueError(f"x must be a (batch, time, x_dim) tensor, got {type(x).__name__}")
@@ -149,13 +170,26 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
     device = x.device
     base_seed = int(torch.randint(0, 2**62, ()).item())
     chunks = []
+    engine = supported_model(model, guide, (x, mask), kwargs)
+    if engine is not None:
+        x, mask = engine.check_inputs(x, mask)
+        pyro.module(engine.pyro_name, engine)  # as the programs would: parameters in Pyro's store
+        if not engine.has_latents:
+            num_particles = chunk_size = 1
     with torch.no_grad():
         start = 0
         while start < num_particles:
             k = min(chunk_size, num_particles - start)
             generators = [torch.Generator(device=device).manual_seed(base_seed + start + i) for i in range(k)]
+            noise = PerParticleNoise(generators)
+            if engine is not None:
+                log_w = sequence_log_weights(engine, x, mask, (k,), draw=noise.draw, dtype=torch.float64,
+                                             **kwargs)
+                chunks.append(log_w)
+                start += k
+                continue
             particles = pyro.plate("importance_particles", k, dim=-2)
-            with _PerParticleNoise(generators, particle_dim=-2), particles:
+            with _PerParticleNoiseMessenger(noise, particle_dim=-2), particles:
                 guide_trace = poutine.trace(guide).get_trace(x, mask, **kwargs)
             with particles:
                 model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x, mask, **kwargs)
@@ -167,6 +201,8 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
             if not has_latents:
                 return chunks[0][:1], False
             start += k
+    if engine is not None and not engine.has_latents:
+        return chunks[0], False
     return torch.cat(chunks, dim=0), True
 
 

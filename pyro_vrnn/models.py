@@ -1,51 +1,46 @@
 """Recurrent latent-variable models as Pyro ``model``/``guide`` pairs.
 
-One generic base, :class:`SequenceModel`, holds the time loop; a model is a choice of components:
+One generic base, :class:`SequenceModel`, writes the VRNN's equations as one small method each::
 
-    prior       p(z_t | h_{t-1})                        (absent for the RNN baseline)
-    emission    p(x_t | z_t, h_{t-1})   from  u_t = [phi_z(z_t), h_{t-1}]
-    recurrence  h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})
-    guide       q(z_t | ...)            e.g. q(z_t | x_t, h_{t-1})
+    initial_state            h_0 = 0
+    prior_dist(state)        p(z_t | h_{t-1})
+    emission_dist(state, .)  p(x_t | z_t, h_{t-1})    from [phi_z(z_t), h_{t-1}]
+    next_state(state, ...)   h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})
+    posterior_dist(state, .) q(z_t | c_t, h_{t-1})    c_t: the guide's encoding of x (e.g. phi_x(x_t))
 
-The joint is ``p(x, z) = prod_t p(z_t | h_{t-1}) p(x_t | z_t, h_{t-1})`` and the five seed models
-are short configurations:
+``model_step``/``guide_step`` are one time step of each Pyro program, and ``model``/``guide`` loop over
+them inside ``pyro.plate`` and ``pyro.markov``. The joint is
+``p(x, z) = prod_t p(z_t | h_{t-1}) p(x_t | z_t, h_{t-1})``. The seed models are configurations:
 
-=============  ===========================  =====================  ====================
-model          prior                        guide                  emission
-=============  ===========================  =====================  ====================
-RNN-Normal     none                         none                   diagonal Gaussian
-RNN-GMM        none                         none                   Gaussian mixture
-STORN          N(0, I)                      q(z_t | x_{<=t})       diagonal Gaussian
-VRNN-Normal    N(mu_0(h), sigma_0(h)^2)     q(z_t | x_t, h_{t-1})  diagonal Gaussian
-VRNN-GMM       N(mu_0(h), sigma_0(h)^2)     q(z_t | x_t, h_{t-1})  Gaussian mixture
-=============  ===========================  =====================  ====================
+=============  ===========================  =====================  =====================================
+model          prior                        guide                  recurrence and emission
+=============  ===========================  =====================  =====================================
+RNN            none                         none                   h_t = f(phi_x(x_t), h_{t-1}); p(x_t | h_{t-1})
+STORN          N(0, I)                      q(z_t | x_{<=t})       h_t = f(phi_x(x_{t-1}), phi_z(z_t), h_{t-1}); p(x_t | h_t)
+VRNN-I         N(0, I)                      q(z_t | x_{<=t})       as the VRNN
+VRNN           N(mu_0(h), sigma_0(h)^2)     q(z_t | x_t, h_{t-1})  h_t = f(phi_x(x_t), phi_z(z_t), h_{t-1}); p(x_t | z_t, h_{t-1})
+=============  ===========================  =====================  =====================================
 
 Tensors are batch-first: ``x`` is ``(batch, time, x_dim)`` and ``mask`` a ``(batch, time)`` bool
-tensor, True on real steps. Padded steps are masked (never truncated), so a padded batch gives,
-sequence by sequence, the same log-likelihood as each sequence alone.
+tensor, True on real steps (a prefix of each row). Padded steps are masked (never truncated). Every
+one-step method accepts extra leading dims (vectorized particles, or all time steps at once).
+Fast training and evaluation live apart from these programs, in :mod:`pyro_vrnn.infer`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import itertools
-from typing import Callable, NamedTuple
 
 import pyro
-import pyro.distributions as dist
 import pyro.poutine as poutine
 import torch
-from pyro.nn import PyroModule
-from pyro.poutine.util import is_validation_enabled
 from torch import nn
 
-from .distributions import BivariateGaussianMixturePen
-from .emissions import make_emission
-from .guides import FilteringGuide, SmoothingGuide, StepIndependent, STORNGuide, independent_log_prob
-from .nn import MLP, broadcast_cat, broadcast_leading
-from .priors import ConditionalGaussianPrior, StandardNormalPrior
-from .transitions import make_transition
+from .guides import SmoothingGuide
+from .nn import MLP, Identity, broadcast_cat
+from .priors import GatedTransitionPrior
+from .registry import Sizes, build
+from .transitions import IdentityTransition
 
 _NAME_COUNTER = itertools.count()
 
@@ -65,85 +60,16 @@ def _unique_pyro_name(base: str) -> str:
 
 
 def _masked(fn, mask_t):
-    if type(fn) is dist.Independent:  # a free same-shape expand under pyro.plate (see StepIndependent)
-        fn = StepIndependent(fn.base_dist, fn.reinterpreted_batch_ndims, validate_args=fn._validate_args)
     return fn if mask_t is None else fn.mask(mask_t)
 
 
-class _GuideCache(NamedTuple):
-    """What :meth:`SequenceModel.guide` leaves for the model call that follows it (one use).
-
-    ``x`` (checked by identity), ``x_features = phi_x(x)`` of shape ``(B, T, F_x)`` and, when the
-    guide ran the model's recurrence, ``steps[t] = (z_t, phi_z(z_t), state_t)`` (``state_t`` is
-    ``None`` at the last step); else ``steps`` is ``None``.
-    """
-
-    x: torch.Tensor
-    x_features: torch.Tensor
-    steps: list | None
+def _steps(tensor, num_steps):
+    """``tensor.unbind(1)`` (one backward ``stack``, where indexing per step would cost ``O(T^2)``),
+    or ``num_steps`` Nones."""
+    return tensor.unbind(1) if tensor is not None else (None,) * num_steps
 
 
-_UNSPLITTABLE: set[type] = set()  # component types whose distributions _split_steps does not know
-
-
-def _split_steps(fn, num_steps: int):
-    """Split a distribution of batch shape ``(T, ...)`` into ``T`` distributions of batch shape ``(...)``.
-
-    Each parameter is ``unbind``-ed once (its backward is one ``stack``; indexing ``[t]`` per step
-    would cost ``O(T^2)`` in the backward pass). Knows the distributions the library's components
-    return (Normal, Bernoulli, Categorical, MixtureSameFamily, Independent, the handwriting
-    density); returns ``None`` for any other, and the caller evaluates that component step by step.
-    """
-    if fn.batch_shape[:1] != (num_steps,):
-        return None
-    kind = type(fn)
-    va = {"validate_args": fn._validate_args}
-    if kind in (dist.Independent, StepIndependent):
-        bases = _split_steps(fn.base_dist, num_steps)
-        return None if bases is None else [StepIndependent(b, fn.reinterpreted_batch_ndims, **va) for b in bases]
-    if kind is torch.distributions.Independent:
-        bases = _split_steps(fn.base_dist, num_steps)
-        return None if bases is None else [kind(b, fn.reinterpreted_batch_ndims, **va) for b in bases]
-    if kind in (dist.Normal, torch.distributions.Normal):
-        return [kind(loc, scale, **va) for loc, scale in zip(fn.loc.unbind(0), fn.scale.unbind(0))]
-    if kind in (dist.Bernoulli, torch.distributions.Bernoulli, dist.Categorical, torch.distributions.Categorical):
-        key = "logits" if "logits" in fn.__dict__ else "probs"
-        return [kind(**{key: p}, **va) for p in getattr(fn, key).unbind(0)]
-    if kind in (dist.MixtureSameFamily, torch.distributions.MixtureSameFamily):
-        mixing = _split_steps(fn.mixture_distribution, num_steps)
-        components = _split_steps(fn.component_distribution, num_steps)
-        if mixing is None or components is None:
-            return None
-        return [kind(m, c, **va) for m, c in zip(mixing, components)]
-    if kind is BivariateGaussianMixturePen:
-        parts = (fn.logits, fn.loc, fn.scale, fn.rho, fn.pen_logits)
-        return [kind(*step, **va) for step in zip(*(p.unbind(0) for p in parts))]
-    return None
-
-
-class _BatchedLogProb:
-    """``fn.log_prob(value)`` for a ``(T, ...)``-batched ``fn``, computed on first use, handed out by step."""
-
-    def __init__(self, fn, value):
-        self.fn, self.value, self.steps = fn, value, None
-
-    def step(self, t: int) -> torch.Tensor:
-        if self.steps is None:
-            fn, value = self.fn, self.value
-            log_prob = independent_log_prob(fn, value) if isinstance(fn, dist.Independent) else fn.log_prob(value)
-            self.steps = log_prob.unbind(0)
-            self.fn = self.value = None
-        return self.steps[t]
-
-
-def _annealed(annealing_factor):
-    """``poutine.scale`` around latent sites for KL annealing (a no-op at 1)."""
-    if isinstance(annealing_factor, (int, float)) and annealing_factor == 1.0:
-        return contextlib.nullcontext()
-    return poutine.scale(scale=annealing_factor)
-
-
-class SequenceModel(PyroModule):
+class SequenceModel(nn.Module):
     """The generic recurrent (latent-variable) sequence model; see the module docstring.
 
     Args:
@@ -156,19 +82,17 @@ class SequenceModel(PyroModule):
         posterior: the guide component (see :mod:`pyro_vrnn.guides`); ``None`` without latents.
         name: prefix of the parameters in Pyro's parameter store (made unique per instance).
 
-    Attributes:
-        reuse_guide_states: when True (default) the model reuses the recurrent states the guide
-            computed for the very same ``x`` and latent samples (the values replayed by SVI), instead
-            of running the recurrence a second time. The result equals recomputation exactly; with
-            any other guide, or values the model samples itself, it recomputes.
+    Calling the model, ``vrnn(x, mask)``, runs :meth:`model` (as for a ``PyroModule``), so
+    ``pyro.infer.Predictive(vrnn, guide=vrnn.guide, ...)`` works.
     """
 
     def __init__(self, x_dim: int, *, phi_x: nn.Module, transition: nn.Module, emission: nn.Module,
                  phi_z: nn.Module | None = None, prior: nn.Module | None = None,
                  posterior: nn.Module | None = None, name: str | None = None):
-        super().__init__(name=_unique_pyro_name(name or type(self).__name__.lower()))
+        super().__init__()
         if (prior is None) != (posterior is None) or (prior is None) != (phi_z is None):
             raise ValueError("a model with latents needs phi_z, prior and posterior; a model without needs none")
+        self._pyro_name = _unique_pyro_name(name or type(self).__name__.lower())
         self.x_dim = int(x_dim)
         self.z_dim = int(prior.z_dim) if prior is not None else 0
         self.phi_x = phi_x
@@ -177,19 +101,20 @@ class SequenceModel(PyroModule):
         self.prior = prior
         self.emission = emission
         self.posterior = posterior
-        self.reuse_guide_states = True
-        self._state_cache = None
         self._check_sizes()
-
-    def __getstate__(self):  # the guide's one-use cache holds autograd graph tensors: never copy it
-        state = dict(super().__getstate__())
-        state["_state_cache"] = None
-        return state
 
     def __setstate__(self, state):  # copies must not share parameter-store names
         super().__setstate__(state)
         self._pyro_name = _unique_pyro_name(type(self).__name__.lower())
-        self._state_cache = None
+
+    @property
+    def pyro_name(self) -> str:
+        """The prefix of this model's parameters in Pyro's parameter store."""
+        return self._pyro_name
+
+    @property
+    def has_latents(self) -> bool:
+        return self.prior is not None
 
     # ------------------------------------------------------------------ checks
     def _check_sizes(self):
@@ -202,17 +127,19 @@ class SequenceModel(PyroModule):
         if getattr(self.emission, "x_dim", self.x_dim) != self.x_dim:
             raise ValueError(f"emission models x_dim={self.emission.x_dim} but the model has x_dim={self.x_dim}")
 
-    @property
-    def has_latents(self) -> bool:
-        return self.prior is not None
-
     def _reference_tensor(self) -> torch.Tensor:
         for p in self.parameters():
             return p
         return torch.zeros(())
 
-    def check_inputs(self, x: torch.Tensor, mask: torch.Tensor | None = None):
-        """Validate ``x: (B, T, X)`` and ``mask: (B, T)`` bool; raise ``ValueError`` saying what was expected."""
+    def check_inputs(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, check_finite: bool = True):
+        """Validate ``x: (B, T, X)`` and ``mask: (B, T)`` bool; raise ``ValueError`` saying what is wrong.
+
+        Always on, whatever Pyro's validation setting, because each protects a result: the mask must
+        mark a prefix of each row (real steps first; the smoothing guide and the estimators rely on
+        it), every row must have a real step, and the real steps of ``x`` must be finite (padding
+        may hold anything). About three passes over the mask and one over ``x``, once per call.
+        """
         ref = self._reference_tensor()
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"x must be a torch.Tensor of shape (batch, time, {self.x_dim}), got {type(x).__name__}")
@@ -235,215 +162,180 @@ class SequenceModel(PyroModule):
                 raise ValueError(f"mask must have shape (batch, time) = {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
             if mask.device != x.device:
                 raise ValueError(f"mask is on {mask.device} but x is on {x.device}")
-            if is_validation_enabled() and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
-                raise ValueError("mask must mark a prefix of each sequence (real steps first, padding after)")
+            problems = torch.stack([(mask[:, 1:] & ~mask[:, :-1]).any(1), ~mask[:, 0]]).any(0)
+            if bool(problems.any()):
+                row = int(problems.nonzero()[0, 0])
+                what = "has no real step" if not bool(mask[row, 0]) else "is not a prefix (real steps first, padding after)"
+                raise ValueError(f"mask row {row} {what}; each row of mask must be True on the first "
+                                 f"length_i steps and False after, with length_i >= 1")
+        if check_finite:
+            bad = ~torch.isfinite(x).all(-1)
+            if mask is not None:
+                bad &= mask
+            if bool(bad.any()):
+                row, step = (int(i) for i in bad.nonzero()[0])
+                raise ValueError(f"x has a non-finite value (NaN or inf) at sequence {row}, step {step}; "
+                                 f"only padded (masked) steps may hold non-finite values")
         return x, mask
 
-    # ------------------------------------------------------------------ one step
-    def next_state(self, state, x_feature_t: torch.Tensor, z_feature_t: torch.Tensor | None):
+    # ------------------------------------------------------------------ one equation each
+    def initial_state(self, batch_shape, like: torch.Tensor):
+        """``h_0`` (the transition's zero state) for ``batch_shape`` sequences, dtype/device of ``like``."""
+        return self.transition.initial_state(batch_shape, like)
+
+    def prior_dist(self, state):
+        """``p(z_t | h_{t-1})``: a distribution with event shape ``(Z,)``."""
+        return self.prior(self.transition.output(state))
+
+    def emission_dist(self, state, z_feature: torch.Tensor | None):
+        """``p(x_t | z_t, h_{t-1})`` from ``[phi_z(z_t), h_{t-1}]`` (``h_{t-1}`` alone without latents)."""
+        return self.emission(broadcast_cat([z_feature, self.transition.output(state)]))
+
+    def next_state(self, state, x_feature: torch.Tensor, z_feature: torch.Tensor | None):
         """``h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})``."""
-        return self.transition(broadcast_cat([x_feature_t, z_feature_t]), state)
+        return self.transition(broadcast_cat([x_feature, z_feature]), state)
 
-    def _recurrence(self, x_features: torch.Tensor):
-        """``step(t, z_feature_t, state) -> state_t`` equal to ``next_state(state, x_features[:, t], z_feature_t)``.
+    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None):
+        """The guide's inputs for all steps at once: ``phi_x(x)`` ``(B, T, F_x)`` and the posterior's
+        context ``c`` ``(B, T, C)`` (``phi_x(x_t)``, an RNN over ``x_{<=t}`` or ``x_{>=t}``, ...)."""
+        x_features = self.phi_x(x)
+        return x_features, self.posterior.encode(x, x_features, mask)
 
-        The transition's own ``stepper`` when it offers one (it runs the work that depends on
-        ``x`` alone once for all steps), unless a subclass overrides :meth:`next_state`.
+    def posterior_dist(self, state, context_t: torch.Tensor):
+        """``q(z_t | c_t, h_{t-1})`` (the guide component; ``h_{t-1}`` only if it reads the model's state)."""
+        h = self.transition.output(state) if self.posterior.uses_model_state else None
+        return self.posterior(context_t, h)
+
+    # ------------------------------------------------------------------ one time step of each program
+    def model_step(self, t: int, state, x_t=None, mask_t=None, annealing_factor=1.0):
+        """``z_t ~ p(z_t | h_{t-1})``, ``x_t ~ p(x_t | z_t, h_{t-1})`` (observed if given), then ``h_t``.
+
+        Returns ``(h_t, x_t)``. ``annealing_factor`` scales the latent site (KL annealing).
         """
-        stepper = getattr(self.transition, "stepper", None)
-        if stepper is not None and type(self).next_state is SequenceModel.next_state:
-            return stepper(x_features)
-        feature_steps = x_features.unbind(1)
-        return lambda t, z_feature, state: self.next_state(state, feature_steps[t], z_feature)
+        z_feature = None
+        if self.has_latents:
+            with poutine.scale(scale=annealing_factor):
+                z_t = pyro.sample(f"z_{t}", _masked(self.prior_dist(state), mask_t))
+            z_feature = self.phi_z(z_t)
+        x_t = pyro.sample(f"x_{t}", _masked(self.emission_dist(state, z_feature), mask_t), obs=x_t)
+        return self.next_state(state, self.phi_x(x_t), z_feature), x_t
 
-    # ------------------------------------------------------------------ Pyro programs
-    def model(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor: float = 1.0):
-        """The generative model ``p(x, z)``; samples ``z_{t}`` and observes ``x_{t}``."""
-        x, mask = self.check_inputs(x, mask)
-        self._program(x, mask, x.shape[0], x.shape[1], annealing_factor)
+    def guide_step(self, t: int, state, x_feature_t, context_t, mask_t=None, annealing_factor=1.0):
+        """``z_t ~ q(z_t | c_t, h_{t-1})``, then ``h_t`` when ``q`` reads the model's state. Returns ``h_t``."""
+        with poutine.scale(scale=annealing_factor):
+            z_t = pyro.sample(f"z_{t}", _masked(self.posterior_dist(state, context_t), mask_t))
+        if not self.posterior.uses_model_state:
+            return state
+        return self.next_state(state, x_feature_t, self.phi_z(z_t))
 
-    def guide(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor: float = 1.0):
-        """The variational distribution ``q(z | x)``; samples every ``z_{t}`` the model samples."""
-        x, mask = self.check_inputs(x, mask)
+    # ------------------------------------------------------------------ the Pyro programs
+    def model(self, x: torch.Tensor | None, mask: torch.Tensor | None = None, annealing_factor=1.0, *,
+              num_steps: int | None = None, num_sequences: int = 1) -> torch.Tensor:
+        """The generative model ``p(x, z)``: samples ``z_{t}`` and observes ``x_{t}``.
+
+        ``model(None, num_steps=T, num_sequences=B)`` samples ``x`` as well (so
+        ``Predictive(vrnn.model, num_samples=S)(None, num_steps=T)`` is the prior predictive).
+        Returns ``x``: ``(B, T, X)``.
+        """
         pyro.module(self._pyro_name, self)
-        self._state_cache = None
+        if x is None:
+            batch_size, num_steps, like = self._generation_shape(num_sequences, num_steps)
+        else:
+            x, mask = self.check_inputs(x, mask)
+            (batch_size, num_steps), like = x.shape[:2], x
+        xs, masks = _steps(x, num_steps), _steps(mask, num_steps)
+        state = self.initial_state((batch_size,), like)
+        sampled = []
+        with pyro.plate("sequences", batch_size, dim=-1):
+            for t in pyro.markov(range(num_steps)):
+                state, x_t = self.model_step(t, state, xs[t], masks[t], annealing_factor)
+                sampled.append(x_t)
+        return x if x is not None else torch.stack(sampled, dim=-2)
+
+    def guide(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor=1.0):
+        """The variational distribution ``q(z | x)``: samples every ``z_{t}`` the model samples."""
+        pyro.module(self._pyro_name, self)
+        x, mask = self.check_inputs(x, mask)
         if not self.has_latents:
             return
         batch_size, num_steps = x.shape[:2]
-        x_features = self.phi_x(x)
-        contexts = self.posterior.encode(x, x_features, mask).unbind(1)
-        uses_state = self.posterior.uses_model_state
-        posterior = self.posterior.stepper() if hasattr(self.posterior, "stepper") else self.posterior
-        recurrence = self._recurrence(x_features) if uses_state else None
-        mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
-        state = self.transition.initial_state((batch_size,), x) if uses_state else None
-        cache = []
+        x_features, contexts = self.encode(x, mask)
+        x_features, contexts, masks = _steps(x_features, num_steps), _steps(contexts, num_steps), _steps(mask, num_steps)
+        state = self.initial_state((batch_size,), x)
         with pyro.plate("sequences", batch_size, dim=-1):
             for t in pyro.markov(range(num_steps)):
-                h = self.transition.output(state) if uses_state else None
-                with _annealed(annealing_factor):
-                    z = pyro.sample(f"z_{t}", _masked(posterior(contexts[t], h), mask_steps[t]))
-                if uses_state:
-                    z_feature = self.phi_z(z)
-                    state = recurrence(t, z_feature, state) if t + 1 < num_steps else None
-                    cache.append((z, z_feature, state))
-        if self.reuse_guide_states:
-            self._state_cache = _GuideCache(x, x_features, cache if uses_state else None)
+                state = self.guide_step(t, state, x_features[t], contexts[t], masks[t], annealing_factor)
 
-    def _take_state_cache(self, x) -> _GuideCache | None:
-        cache, self._state_cache = self._state_cache, None
-        if cache is None or x is None or cache.x is not x or not self.reuse_guide_states:
-            return None
-        return cache
+    def forward(self, x: torch.Tensor | None, mask: torch.Tensor | None = None, annealing_factor=1.0, **kwargs):
+        """:meth:`model` (the generative program), as a ``PyroModule``'s ``forward`` is."""
+        return self.model(x, mask, annealing_factor, **kwargs)
 
-    def _replayed_step_distributions(self, initial_state, steps, x, observed):
-        """``p(z_t | h_{t-1})`` and ``p(x_t | z_t, h_{t-1})`` for every step, each from one batched call.
+    def _generation_shape(self, num_sequences, num_steps):
+        for label, value in (("num_sequences", num_sequences), ("num_steps", num_steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{label} must be a positive int when x is None (generation), got {value!r}")
+        return num_sequences, num_steps, self._reference_tensor()
 
-        ``steps`` are the guide's ``(z_t, phi_z(z_t), state_t)``: while the model replays those
-        ``z_t``, its ``h_{t-1}`` are the guide's, known before the loop, and neither the prior nor
-        the emission depends on the recurrence any more. Inputs are stacked to ``(T, ..., B, D)``,
-        each network runs once, and its distribution is split back into ``T`` per-step ones
-        (values equal the per-step evaluation to float rounding). The log-densities of the values
-        the sites will score -- the guide's ``z_t`` and the observed ``x_t`` (``observed = x.unbind(1)``,
-        by identity) -- are likewise computed for all steps in one call, when first asked for.
-        Returns ``(priors, emissions)``, either ``None`` where the component's distribution type
-        cannot be split.
+    def generate(self, num_sequences: int, num_steps: int, prefix: torch.Tensor | None = None,
+                 prefix_mask: torch.Tensor | None = None, temperature: float = 1.0, return_latents: bool = False):
+        """Ancestral samples ``x ~ p(x)``, or continuations of ``prefix``: ``(N, P + num_steps, X)``.
+
+        Without a prefix (``P = 0``): ``z_t ~ p(z_t | h_{t-1})``, ``x_t ~ p(x_t | z_t, h_{t-1})``, ``h_t``.
+        With ``prefix`` ``(P, X)`` or ``(B, P, X)`` (``B`` is 1, continued ``N`` times, or ``N``) and
+        optionally ``prefix_mask`` ``(B, P)`` (row ``i`` real on its first ``L_i`` steps): the prefix's
+        latents come from the guide, ``z_t ~ q(z_t | ...)`` for ``t < L_i``, the recurrence reads the
+        prefix itself (the guide *filters* it), and from step ``L_i`` on ``z_t`` and ``x_t`` are drawn
+        from the prior and the emission. ``num_steps`` does **not** count the prefix: the result has
+        ``P + num_steps`` steps, row ``i`` being its ``L_i`` prefix steps (returned as given) followed by
+        ``P - L_i + num_steps`` generated ones (``num_steps`` for a full-length prefix).
+
+        ``temperature`` ``tau >= 0`` scales the sampling noise of every ``z`` and ``x`` drawn (the
+        prefix's guide draws included): Gaussian noise by ``tau``, discrete choices (mixture
+        components, Bernoulli bits) from ``softmax(logits / tau)``; ``tau = 0`` gives the means
+        (a mixture: the mean of its most likely component; a Bernoulli: probability > 1/2), see
+        :func:`~pyro_vrnn.predictive.tempered_sample`. With ``return_latents`` it returns ``(x, z)``,
+        ``z`` of shape ``(N, P + num_steps, Z)`` (``Z = 0`` for a model without latents).
+        Runs without gradients; implemented in :func:`pyro_vrnn.predictive.generate`.
         """
-        num_steps = len(steps)
-        hs = [self.transition.output(initial_state)] + [self.transition.output(s[2]) for s in steps[:-1]]
-        z_features = [s[1] for s in steps]
-        zs = [s[0] for s in steps]
-        shape = broadcast_leading(*(v.shape[:-1] for v in hs + z_features + zs))
-        h_all = torch.stack([h.expand(shape + h.shape[-1:]) for h in hs])
-        x_all = x.transpose(0, 1)  # (T, B, X), a view, aligned with the batch shape (T, ..., B)
-        x_all = x_all.reshape(x_all.shape[:1] + (1,) * (len(shape) - 1) + x_all.shape[1:])
-        out = []
-        for name, inputs, keys, values in (
-                ("prior", lambda: h_all, zs, lambda: torch.stack([z.expand(shape + z.shape[-1:]) for z in zs])),
-                ("emission", lambda: broadcast_cat([torch.stack([f.expand(shape + f.shape[-1:]) for f in z_features]),
-                                                    h_all]), observed, lambda: x_all)):
-            component = getattr(self, name)
-            split = None
-            if type(component) not in _UNSPLITTABLE:
-                batched = component(inputs())
-                split = _split_steps(batched, num_steps)
-                if split is None:
-                    _UNSPLITTABLE.add(type(component))
-                elif all(type(d) is StepIndependent for d in split):
-                    log_probs = _BatchedLogProb(batched, values())
-                    for t, d in enumerate(split):
-                        d.precomputed = (keys[t], functools.partial(log_probs.step, t))
-            out.append(split)
-        return tuple(out)
+        from .predictive import generate
 
-    def _program(self, x, mask, batch_size: int, num_steps: int, annealing_factor=1.0):
-        """The generative loop shared by :meth:`model` (``x`` observed) and :meth:`generate` (``x=None``)."""
-        pyro.module(self._pyro_name, self)
-        like = x if x is not None else self._reference_tensor()
-        cache = self._take_state_cache(x)
-        observed = x.unbind(1) if x is not None else (None,) * num_steps
-        # phi_x(x) of the guide call just before, for this very x, or computed here
-        x_features = (cache.x_features if cache is not None else self.phi_x(x)) if x is not None else None
-        recurrence = None  # built on first use: while the model replays the guide, it reuses its states
-        mask_steps = mask.unbind(1) if mask is not None else (None,) * num_steps
-        state = self.transition.initial_state((batch_size,), like)
-        # the guide's steps stay valid while every z_t so far is the guide's own sample (replayed).
-        # Batching the prior and emission over time pays when autograd keeps every step's tensors
-        # anyway (training); without grad (evaluation, importance sampling with many particles) the
-        # (T, ..., B, D) intermediates only add memory traffic and step-by-step is faster.
-        steps = cache.steps if cache is not None and self.has_latents else None
-        batched = steps and torch.is_grad_enabled()
-        priors, emissions = self._replayed_step_distributions(state, steps, x, observed) if batched else (None, None)
-        samples = []
-        with pyro.plate("sequences", batch_size, dim=-1):
-            for t in pyro.markov(range(num_steps)):
-                h = self.transition.output(state)
-                z_feature = None
-                cached = None
-                if self.has_latents:
-                    prior_t = priors[t] if priors is not None else self.prior(h)
-                    with _annealed(annealing_factor):
-                        z = pyro.sample(f"z_{t}", _masked(prior_t, mask_steps[t]))
-                    if steps is not None and steps[t][0] is z:
-                        cached = steps[t]
-                        z_feature = cached[1]
-                    else:
-                        steps = priors = emissions = None
-                        z_feature = self.phi_z(z)
-                emission_t = emissions[t] if emissions is not None else self.emission(broadcast_cat([z_feature, h]))
-                x_t = pyro.sample(f"x_{t}", _masked(emission_t, mask_steps[t]), obs=observed[t])
-                if x is None:
-                    samples.append(x_t)
-                if t + 1 < num_steps:
-                    if cached is not None:
-                        state = cached[2]
-                    elif x_features is None:
-                        state = self.next_state(state, self.phi_x(x_t), z_feature)
-                    else:
-                        recurrence = recurrence or self._recurrence(x_features)
-                        state = recurrence(t, z_feature, state)
-        return torch.stack(samples, dim=-2) if x is None else None
+        return generate(self, num_sequences, num_steps, prefix=prefix, prefix_mask=prefix_mask,
+                        temperature=temperature, return_latents=return_latents)
 
-    @torch.no_grad()
-    def generate(self, num_sequences: int, num_steps: int) -> torch.Tensor:
-        """Ancestral samples ``x ~ p(x)``: a ``(num_sequences, num_steps, x_dim)`` tensor."""
-        if num_sequences < 1 or num_steps < 1:
-            raise ValueError(f"num_sequences and num_steps must be >= 1, got {num_sequences}, {num_steps}")
-        with poutine.block():
-            return self._program(None, None, int(num_sequences), int(num_steps))
+    def reconstruct(self, x: torch.Tensor, mask: torch.Tensor | None = None, num_samples: int = 1) -> torch.Tensor:
+        """``(S, B, T, X)`` samples ``x'_t ~ p(x_t | z_{<=t}, x_{<t})`` with ``z ~ q(z | x)`` (``S = num_samples``).
+
+        Teacher forcing: each step is drawn given the guide's latents and the *true* past
+        ``x_{<t}``, never the earlier reconstructions; see :func:`pyro_vrnn.predictive.reconstruct`.
+        """
+        from .predictive import reconstruct
+
+        return reconstruct(self, x, mask, num_samples)
 
     def extra_repr(self) -> str:
         return f"x_dim={self.x_dim}, z_dim={self.z_dim}, pyro_name={self._pyro_name!r}"
 
 
 # ---------------------------------------------------------------------------- seed configurations
-def _feature_net(in_dim, feature_dims, activation):
-    return MLP(in_dim, feature_dims, activation)
+def _positive(label, value):
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise ValueError(f"{label} must be a positive integer, got {value}")
+    return int(value)
 
 
-# Named priors and guides, built from the sizes of the model they join (``d`` holds x_dim, z_dim,
-# h_dim, the feature width of phi_x, rnn_dim, hidden_dims and activation).
-PRIOR_BUILDERS: dict[str, Callable[[dict], nn.Module]] = {
-    "conditional": lambda d: ConditionalGaussianPrior(d["h_dim"], d["z_dim"], d["hidden_dims"], d["activation"]),
-    "standard": lambda d: StandardNormalPrior(d["z_dim"]),
-}
-GUIDE_BUILDERS: dict[str, Callable[[dict], nn.Module]] = {
-    "filtering": lambda d: FilteringGuide(d["x_features"], d["h_dim"], d["z_dim"], d["hidden_dims"],
-                                          d["activation"]),
-    "smoothing": lambda d: SmoothingGuide(d["x_features"], d["h_dim"], d["z_dim"], d["rnn_dim"] or d["h_dim"],
-                                          d["hidden_dims"], d["activation"]),
-    "storn": lambda d: STORNGuide(d["x_dim"], d["z_dim"], d["rnn_dim"] or d["h_dim"], d["hidden_dims"],
-                                  d["activation"]),
-}
-
-
-def _resolve(component, builders: dict[str, Callable[[dict], nn.Module]], sizes: dict, what: str):
-    if isinstance(component, str):
-        if component not in builders:
-            raise ValueError(f"unknown {what} {component!r}; expected one of {sorted(builders)} or a module")
-        return builders[component](sizes)
-    return component
-
-
-def _latent_components(x_dim, z_dim, h_dim, emission, prior, guide, transition, phi_x, phi_z, feature_dims,
-                       hidden_dims, activation, num_components, rnn_dim):
-    for label, value in (("x_dim", x_dim), ("z_dim", z_dim), ("h_dim", h_dim)):
-        if int(value) < 1:
-            raise ValueError(f"{label} must be a positive integer, got {value}")
-    phi_x = phi_x if phi_x is not None else _feature_net(x_dim, feature_dims, activation)
-    phi_z = phi_z if phi_z is not None else _feature_net(z_dim, feature_dims, activation)
-    if isinstance(transition, str):
-        transition = make_transition(transition, phi_x.out_dim + phi_z.out_dim, h_dim)
+def _latent_parts(x_dim, z_dim, h_dim, emission, prior, guide, transition, phi_x, phi_z, feature_dims, hidden_dims,
+                  activation, num_components, rnn_dim, emission_reads_z=True):
+    """Build the named components of a latent model around ``phi_x``/``phi_z`` of the given widths."""
+    x_dim, z_dim, h_dim = _positive("x_dim", x_dim), _positive("z_dim", z_dim), _positive("h_dim", h_dim)
+    phi_x = phi_x if phi_x is not None else MLP(x_dim, tuple(feature_dims), activation)
+    phi_z = phi_z if phi_z is not None else MLP(z_dim, tuple(feature_dims), activation)
+    transition = build("transition", transition, phi_x.out_dim + phi_z.out_dim, h_dim)
     h_dim = transition.hidden_dim
-    sizes = dict(x_dim=x_dim, z_dim=z_dim, h_dim=h_dim, x_features=phi_x.out_dim, rnn_dim=rnn_dim,
-                 hidden_dims=hidden_dims, activation=activation)
-    prior = _resolve(prior, PRIOR_BUILDERS, sizes, "prior")
-    posterior = _resolve(guide, GUIDE_BUILDERS, sizes, "guide")
-    if isinstance(emission, str):
-        emission = make_emission(emission, phi_z.out_dim + h_dim, x_dim, hidden_dims=hidden_dims,
-                                 activation=activation, num_components=num_components)
-    return dict(phi_x=phi_x, phi_z=phi_z, transition=transition, prior=prior, posterior=posterior,
-                emission=emission)
+    sizes = Sizes(x_dim=x_dim, h_dim=h_dim, z_dim=z_dim, x_features=phi_x.out_dim,
+                  in_dim=(phi_z.out_dim if emission_reads_z else 0) + h_dim, rnn_dim=rnn_dim,
+                  hidden_dims=tuple(hidden_dims), activation=activation, num_components=num_components)
+    return dict(phi_x=phi_x, phi_z=phi_z, transition=transition, prior=build("prior", prior, sizes),
+                posterior=build("guide", guide, sizes), emission=build("emission", emission, sizes))
 
 
 class VRNN(SequenceModel):
@@ -454,51 +346,111 @@ class VRNN(SequenceModel):
     ``q(z_t | x_t, h_{t-1})``. Every piece can be replaced: ``prior="standard"`` (or any prior
     module), ``guide="smoothing"`` / ``"storn"`` (or any guide component), ``transition="gru"``,
     ``emission="gmm"`` / ``"bernoulli"`` / ``"handwriting"`` (or any emission module).
+    With ``prior="standard", guide="storn"`` it is the VRNN paper's VRNN-I.
 
     Sizes: ``feature_dims`` are the hidden widths of ``phi_x`` and ``phi_z`` (the paper: four layers
     of 600), ``hidden_dims`` those of the prior, guide and emission heads.
     """
 
-    default_prior = "conditional"
-    default_guide = "filtering"
-
-    def __init__(self, x_dim: int, z_dim: int, h_dim: int, emission="normal", *, prior=None, guide=None,
-                 transition="lstm", phi_x=None, phi_z=None, feature_dims=(64,), hidden_dims=(64,),
+    def __init__(self, x_dim: int, z_dim: int, h_dim: int, emission="normal", *, prior="conditional",
+                 guide="filtering", transition="lstm", phi_x=None, phi_z=None, feature_dims=(64,), hidden_dims=(64,),
                  activation="relu", num_components: int = 20, rnn_dim: int | None = None, name: str | None = None):
-        parts = _latent_components(x_dim, z_dim, h_dim, emission, prior or self.default_prior,
-                                   guide or self.default_guide, transition, phi_x, phi_z, tuple(feature_dims),
-                                   tuple(hidden_dims), activation, num_components, rnn_dim)
+        parts = _latent_parts(x_dim, z_dim, h_dim, emission, prior, guide, transition, phi_x, phi_z, feature_dims,
+                              hidden_dims, activation, num_components, rnn_dim)
         super().__init__(x_dim, name=name, **parts)
 
 
-class STORN(VRNN):
+class STORN(SequenceModel):
     """Stochastic recurrent network (Bayer & Osendorfer 2014).
 
-    ``z_t ~ N(0, I)`` independently of the past; the generating RNN sees ``z_t`` and ``x_{t-1}``
-    (through ``h_{t-1}``); the recognition model ``q(z_t | x_{<=t})`` is its own RNN over ``x`` with
-    the variance the square of the net's output. Same keyword overrides as :class:`VRNN`.
+    ``z_t ~ N(0, I)``; the generating RNN takes ``x_{t-1}`` and ``z_t``,
+    ``h_t = f([phi_x(x_{t-1}), phi_z(z_t)], h_{t-1})`` (``x_0 = 0``), and emits ``p(x_t | h_t)``; the
+    recognition model ``q(z_t | x_{<=t})`` is its own RNN over ``x`` (variance the square of the
+    net's output). The model state is ``(h_{t-1}, phi_x(x_{t-1}))``; only :meth:`model_step` differs
+    from the VRNN's. Same keyword overrides as :class:`VRNN`; the guide must not read the model's
+    state (``"storn"`` or a component with ``uses_model_state = False``).
     """
 
-    default_prior = "standard"
-    default_guide = "storn"
+    def __init__(self, x_dim: int, z_dim: int, h_dim: int, emission="normal", *, prior="standard",
+                 guide="storn", transition="lstm", phi_x=None, phi_z=None, feature_dims=(64,), hidden_dims=(64,),
+                 activation="relu", num_components: int = 20, rnn_dim: int | None = None, name: str | None = None):
+        parts = _latent_parts(x_dim, z_dim, h_dim, emission, prior, guide, transition, phi_x, phi_z, feature_dims,
+                              hidden_dims, activation, num_components, rnn_dim, emission_reads_z=False)
+        if parts["posterior"].uses_model_state:
+            raise ValueError("STORN's guide must not read the model's state (its state carries x_{t-1}); "
+                             "use guide='storn' or a component with uses_model_state = False")
+        super().__init__(x_dim, name=name, **parts)
+
+    def initial_state(self, batch_shape, like):
+        """``(h_0, phi_x(x_0))`` with ``h_0 = 0`` and ``x_0 = 0``."""
+        x_0 = like.new_zeros(tuple(batch_shape) + (self.x_dim,))
+        return self.transition.initial_state(batch_shape, like), self.phi_x(x_0)
+
+    def prior_dist(self, state):
+        """``p(z_t) = N(0, I)`` (the prior component, shaped like the batch)."""
+        return self.prior(self.transition.output(state[0]))
+
+    def model_step(self, t: int, state, x_t=None, mask_t=None, annealing_factor=1.0):
+        """``z_t ~ N(0, I)``, ``h_t = f([phi_x(x_{t-1}), phi_z(z_t)], h_{t-1})``, ``x_t ~ p(x_t | h_t)``."""
+        h_prev, x_prev_feature = state
+        with poutine.scale(scale=annealing_factor):
+            z_t = pyro.sample(f"z_{t}", _masked(self.prior_dist(state), mask_t))
+        h_t = self.next_state(h_prev, x_prev_feature, self.phi_z(z_t))
+        x_t = pyro.sample(f"x_{t}", _masked(self.emission(self.transition.output(h_t)), mask_t), obs=x_t)
+        return (h_t, self.phi_x(x_t)), x_t
 
 
 class RNN(SequenceModel):
-    """The deterministic baseline: ``h_t = LSTM(phi_x(x_t), h_{t-1})`` and ``p(x_t | h_{t-1})``.
+    """The deterministic baseline: ``p(x_t | h_{t-1})`` and ``h_t = LSTM(phi_x(x_t), h_{t-1})``.
 
-    No latents: :meth:`guide` samples nothing, the ELBO equals the exact log-likelihood.
+    No latents: :meth:`guide` samples nothing and the log-likelihood is exact.
     """
 
     def __init__(self, x_dim: int, h_dim: int, emission="normal", *, transition="lstm", phi_x=None,
                  feature_dims=(64,), hidden_dims=(64,), activation="relu", num_components: int = 20,
                  name: str | None = None):
-        for label, value in (("x_dim", x_dim), ("h_dim", h_dim)):
-            if int(value) < 1:
-                raise ValueError(f"{label} must be a positive integer, got {value}")
-        phi_x = phi_x if phi_x is not None else _feature_net(x_dim, tuple(feature_dims), activation)
-        if isinstance(transition, str):
-            transition = make_transition(transition, phi_x.out_dim, h_dim)
-        if isinstance(emission, str):
-            emission = make_emission(emission, transition.hidden_dim, x_dim, hidden_dims=tuple(hidden_dims),
-                                     activation=activation, num_components=num_components)
-        super().__init__(x_dim, phi_x=phi_x, transition=transition, emission=emission, name=name)
+        x_dim, h_dim = _positive("x_dim", x_dim), _positive("h_dim", h_dim)
+        phi_x = phi_x if phi_x is not None else MLP(x_dim, tuple(feature_dims), activation)
+        transition = build("transition", transition, phi_x.out_dim, h_dim)
+        sizes = Sizes(x_dim=x_dim, h_dim=transition.hidden_dim, in_dim=transition.hidden_dim,
+                      hidden_dims=tuple(hidden_dims), activation=activation, num_components=num_components)
+        super().__init__(x_dim, phi_x=phi_x, transition=transition, emission=build("emission", emission, sizes),
+                         name=name)
+
+
+class DMM(SequenceModel):
+    """Pyro's Deep Markov Model (Krishnan et al. 2017, ``examples/dmm.py``) from the same components.
+
+    The state is the latent itself, ``h_t = z_t`` (``h_0 = 0``)::
+
+        p(z_t | z_{t-1})         GatedTransitionPrior
+        p(x_t | z_t)             an emission reading z_t alone (Bernoulli on music, else Normal)
+        q(z_t | z_{t-1}, x_{t:T}) SmoothingGuide: a backward RNN over x_{>=t} and z_{t-1}
+
+    Only :meth:`emission_dist` (``z_t`` alone, not ``h_{t-1}``) and :meth:`next_state` (``h_t = z_t``)
+    differ from the base's. ``emission_dims`` and ``rnn_dim`` follow Pyro's example's defaults.
+    """
+
+    def __init__(self, x_dim: int, z_dim: int = 100, emission="bernoulli", *, transition_dim: int = 200,
+                 emission_dims=(600, 600), rnn_dim: int = 600, hidden_dims=(), activation="relu",
+                 name: str | None = None):
+        x_dim, z_dim = _positive("x_dim", x_dim), _positive("z_dim", z_dim)
+        sizes = Sizes(x_dim=x_dim, h_dim=z_dim, z_dim=z_dim, in_dim=z_dim, hidden_dims=tuple(emission_dims),
+                      activation=activation)
+        emission = build("emission", emission, sizes)
+        super().__init__(x_dim, phi_x=Identity(x_dim), phi_z=Identity(z_dim), transition=IdentityTransition(z_dim),
+                         prior=GatedTransitionPrior(z_dim, transition_dim), emission=emission,
+                         posterior=SmoothingGuide(x_dim, z_dim, z_dim, rnn_dim, tuple(hidden_dims), activation),
+                         name=name)
+
+    def _check_sizes(self):  # the recurrence reads z_t alone
+        if getattr(self.emission, "x_dim", self.x_dim) != self.x_dim:
+            raise ValueError(f"emission models x_dim={self.emission.x_dim} but the model has x_dim={self.x_dim}")
+
+    def emission_dist(self, state, z_feature):
+        """``p(x_t | z_t)``."""
+        return self.emission(z_feature)
+
+    def next_state(self, state, x_feature, z_feature):
+        """``h_t = z_t``: the DMM is first-order Markov in ``z``."""
+        return z_feature

@@ -91,6 +91,55 @@ def draw(ax, kind: str, seq, **kwargs):
         raise ValueError(f"unknown data kind {kind!r}; expected speech, handwriting or music")
 
 
+def draw_primed(ax, kind: str, seq, prefix_steps: int, sample_rate: int | None = 16000):
+    """One sequence whose first ``prefix_steps`` steps were given: the prefix in black, the rest in red,
+    and (waveforms, piano rolls) a dashed line where the continuation starts."""
+    seq = _array(seq)
+    prefix, rest = seq[:prefix_steps], seq[prefix_steps:]
+    if kind == "handwriting":
+        draw_handwriting(ax, prefix, color="black")
+        if len(rest):  # offsets continue from the prefix's last point, joined to it unless the pen lifted there
+            end = prefix[:, :2].sum(0)
+            if len(prefix) and prefix[-1, 2] <= 0.5:
+                rest = np.concatenate([[[end[0], end[1], 0.0]], rest])
+            else:
+                rest = rest.copy()
+                rest[0, :2] += end
+            draw_handwriting(ax, rest, color="tab:red")
+    elif kind == "speech":
+        frame = seq.shape[1] if seq.ndim == 2 else 1
+        wave = seq.reshape(-1)
+        t = np.arange(len(wave)) / sample_rate if sample_rate else np.arange(len(wave))
+        cut = prefix_steps * frame
+        ax.plot(t[:cut], wave[:cut], color="black", linewidth=0.5)
+        ax.plot(t[cut:], wave[cut:], color="tab:red", linewidth=0.5)
+        ax.axvline(t[min(cut, len(t) - 1)], color="gray", linestyle="--", linewidth=0.8)
+        ax.set_xlim(t[0], t[-1] if len(t) > 1 else 1)
+        ax.set_xlabel("seconds" if sample_rate else "sample")
+    elif kind == "music":
+        draw_piano_roll(ax, seq)
+        ax.axvline(prefix_steps, color="tab:red", linestyle="--", linewidth=1.0)
+    else:
+        raise ValueError(f"unknown data kind {kind!r}; expected speech, handwriting or music")
+
+
+def plot_primed(kind: str, sequences, prefix_steps: int, path, *, title: str | None = None, sample_rate: int = 16000):
+    """Save a PNG with one row per sequence (continuations of one prefix), each drawn by :func:`draw_primed`."""
+    plt = _pyplot()
+    wide = kind != "handwriting"
+    rows = max(1, len(sequences))
+    fig, axes = plt.subplots(rows, 1, figsize=(8.0 if wide else 5.0, (1.8 if wide else 1.6) * rows + 0.6),
+                             squeeze=False)
+    for ax, seq in zip(axes[:, 0], sequences):
+        draw_primed(ax, kind, seq, prefix_steps, sample_rate=sample_rate)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_samples(kind: str, generated, real, path, *, title: str | None = None, sample_rate: int = 16000):
     """Save a PNG with generated sequences (left column, red for waveforms) beside real ones."""
     wide = kind != "handwriting"
@@ -136,9 +185,11 @@ def plot_sample_grid(kind: str, columns: dict, path, *, title: str | None = None
 
 def plot_history(histories: dict, path, *, title: str | None = None):
     """Training (and validation) loss per time step against step, one line per run in ``histories``
-    (``{label: {"train": [{"step", "loss"}, ...], "valid": [...]}}``)."""
+    (``{label: {"train": [{"step", "loss"}, ...], "valid": [...], "best_step": s}}``); the best
+    validation step, when given (or marked ``best`` in ``valid``), is drawn as a star."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
+    shown = []  # the values that set the y range: the first steps' losses would flatten the rest
     for i, (label, history) in enumerate(histories.items()):
         color = f"C{i % 10}"
         train = history.get("train", [])
@@ -148,10 +199,24 @@ def plot_history(histories: dict, path, *, title: str | None = None):
             window = max(1, len(loss) // 50)
             smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
             ax.plot(steps[window - 1:], smooth, color=color, label=f"{label} train")
+            shown += list(smooth[len(smooth) // 20:])
         valid = history.get("valid", [])
         if valid:
             ax.plot([r["step"] for r in valid], [r["loss"] for r in valid], "o--", color=color, markersize=3,
                     label=f"{label} valid")
+            shown += [r["loss"] for r in valid]
+            best = history.get("best_step")
+            best = [r for r in valid if r["step"] == best] if best is not None else []
+            if not best and any(r.get("best") for r in valid):
+                best = [[r for r in valid if r.get("best")][-1]]
+            if best:
+                ax.plot([best[0]["step"]], [best[0]["loss"]], "*", color=color, markersize=12,
+                        markeredgecolor="black", label=f"{label} best valid {best[0]['loss']:.4g}")
+    finite = np.array([v for v in shown if np.isfinite(v)])
+    if len(finite):
+        low, high = finite.min(), finite.max()
+        pad = 0.05 * (high - low) if high > low else 0.5
+        ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel("step")
     ax.set_ylabel("negative ELBO per time step")
     if title:

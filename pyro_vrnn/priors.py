@@ -10,7 +10,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .guides import GaussianHead
+from .heads import GaussianHead, StepIndependent
 from .nn import positive_scale
 
 
@@ -33,7 +33,7 @@ class ConditionalGaussianPrior(GaussianHead):
     """``p(z_t | h_{t-1}) = N(mu_0(h), diag sigma_0(h)^2)`` (VRNN).
 
     ``mu_0`` and ``sigma_0`` are linear heads on a shared MLP of ``h``; ``sigma_0 = softplus + floor``
-    (a :class:`~pyro_vrnn.guides.GaussianHead` over ``h``).
+    (a :class:`~pyro_vrnn.heads.GaussianHead` over ``h``).
     ``h: (..., H) -> Normal`` with batch shape ``(...)`` and event shape ``(Z,)``.
     """
 
@@ -63,3 +63,33 @@ class LinearGaussianPrior(nn.Module):
     def forward(self, h: torch.Tensor):
         loc = self.linear(h)
         return dist.Normal(loc, self.scale.expand(loc.shape)).to_event(1)
+
+
+class GatedTransitionPrior(nn.Module):
+    """The Deep Markov Model's gated transition ``p(z_t | z_{t-1}) = N(mu(z_{t-1}), diag sigma(z_{t-1})^2)``
+    (Krishnan et al. 2017; Pyro's ``examples/dmm.py``)::
+
+        g = sigmoid(W_2 relu(W_1 z)),   m = W_4 relu(W_3 z)
+        mu = (1 - g) * (A z + b) + g * m,   sigma = softplus(W_s relu(m)) + floor
+
+    ``A`` starts as the identity. ``h = z_{t-1}: (..., Z) -> Normal`` with event shape ``(Z,)``.
+    """
+
+    def __init__(self, z_dim: int, transition_dim: int = 200, scale_floor: float = 1e-3):
+        super().__init__()
+        self.z_dim, self.scale_floor = z_dim, scale_floor
+        self.gate = nn.Sequential(nn.Linear(z_dim, transition_dim), nn.ReLU(), nn.Linear(transition_dim, z_dim))
+        self.proposed_mean = nn.Sequential(nn.Linear(z_dim, transition_dim), nn.ReLU(),
+                                           nn.Linear(transition_dim, z_dim))
+        self.loc = nn.Linear(z_dim, z_dim)
+        self.raw_scale = nn.Linear(z_dim, z_dim)
+        with torch.no_grad():
+            self.loc.weight.copy_(torch.eye(z_dim))
+            self.loc.bias.zero_()
+
+    def forward(self, h: torch.Tensor):
+        gate = torch.sigmoid(self.gate(h))
+        proposed = self.proposed_mean(h)
+        loc = (1 - gate) * self.loc(h) + gate * proposed
+        scale = positive_scale(self.raw_scale(torch.relu(proposed)), self.scale_floor)
+        return StepIndependent(dist.Normal(loc, scale), 1)

@@ -1,53 +1,27 @@
-"""A dependency-free progress bar: ``[#####.....] 500/1000 loss 1.234 12.3 it/s``.
+"""The training progress bar: ``tqdm`` (installed with Pyro), shown only where someone watches.
 
-On a terminal it redraws one line; elsewhere (logs, CI) it prints a line every ``log_every``
-updates so that logs stay short.
+``train:  40%|████      | 400/1000 [00:12<00:18, 33.1it/s, loss 1.234 valid 1.31]`` on a terminal; nothing
+under ``--quiet``, when the stream is not a terminal (a log file, a pipe) or when ``CI`` is set, so
+logs stay short. The trainer's own log lines (resume, early stop, summary) are printed either way.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-import time
+
+from tqdm import tqdm
 
 
-class ProgressBar:
-    """Progress of ``total`` steps with free-form metrics, written to ``stream`` (stderr)."""
+def shows_progress(stream=None) -> bool:
+    """Whether a bar would be seen: ``stream`` (stderr) is a terminal and ``CI`` is not set."""
+    stream = stream if stream is not None else sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)()) and "CI" not in os.environ
 
-    def __init__(self, total: int, desc: str = "", stream=None, enabled: bool = True, width: int = 24,
-                 log_every: int | None = None, initial: int = 0):
-        self.total, self.desc, self.width, self.enabled = max(int(total), 1), desc, width, enabled
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.log_every = log_every or max(1, self.total // 10)
-        self.count = self.initial = initial
-        self.start = time.perf_counter()
-        self._last_draw = 0.0
 
-    def rate(self) -> float:
-        elapsed = time.perf_counter() - self.start
-        return (self.count - self.initial) / elapsed if elapsed > 0 else 0.0
-
-    def update(self, n: int = 1, **metrics) -> None:
-        self.count += n
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        if self.tty:
-            if now - self._last_draw < 0.1 and self.count < self.total:
-                return
-            self._last_draw = now
-            self.stream.write("\r" + self._line(metrics))
-        elif self.count % self.log_every == 0 or self.count == self.total:
-            self.stream.write(self._line(metrics) + "\n")
-        self.stream.flush()
-
-    def _line(self, metrics) -> str:
-        done = int(self.width * min(self.count, self.total) / self.total)
-        bar = "#" * done + "." * (self.width - done)
-        extra = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
-        return f"{self.desc} [{bar}] {self.count}/{self.total} {extra} {self.rate():.2f} it/s".strip()
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+def progress_bar(total: int, *, desc: str = "", initial: int = 0, enabled: bool = True, stream=None) -> tqdm:
+    """A ``tqdm`` bar over ``total`` steps starting at ``initial``; disabled unless ``enabled`` and
+    :func:`shows_progress`. Metrics go in with ``bar.set_postfix_str("loss 1.234", refresh=False)``."""
+    stream = stream if stream is not None else sys.stderr
+    return tqdm(total=total, initial=initial, desc=desc, file=stream, dynamic_ncols=True, leave=True,
+                disable=not (enabled and shows_progress(stream)), mininterval=0.1)

@@ -5,7 +5,9 @@
     RUN_DIR/config.json          model spec, data spec and loader options, training settings, seed
     RUN_DIR/checkpoint.pt        newest checkpoint (model, optimizer, normalizer, RNG, batch order, step)
     RUN_DIR/checkpoint.prev.pt   the one before, kept as the last good copy
+    RUN_DIR/checkpoint.best.pt   the best on validation so far (what evaluate, sample and compare use)
     RUN_DIR/history.json         per-step training loss and periodic validation loss
+    RUN_DIR/training.png         training and validation curves, the best step marked
 
 :func:`train_run` starts a run or, with ``resume=True``, continues one exactly: the model and trainer
 are rebuilt from the saved config, the checkpoint's state (RNG included) is restored and nothing is
@@ -25,20 +27,29 @@ import pyro
 import torch
 
 from . import __version__
-from .checkpoint import CHECKPOINT, CheckpointError, load_latest, save_checkpoint, set_rng_state
+from .checkpoint import (CHECKPOINT, CheckpointError, load_latest, load_run_checkpoint, save_best_checkpoint,
+                         save_checkpoint, set_rng_state)
+from .convergence import PlateauSchedule
 from .data import Normalizer, load_dataset
+from .outputs import check_run_folder
 from .precision import AutocastELBO, check_precision
 from .training import DivergenceError, KLAnnealing, Trainer, make_elbo, resolve_device
 from .zoo import build_model
 
 CONFIG = "config.json"
 HISTORY = "history.json"
+TRAINING_PLOT = "training.png"
 
-#: training settings that may change when a run is resumed (the others must stay as they were)
-RESUMABLE_CHANGES = ("steps", "valid_every", "checkpoint_every")
-DEFAULT_TRAINING = {"steps": 1000, "batch_size": 32, "lr": 1e-3, "clip_norm": 10.0, "elbo": "trace",
-                    "annealing_steps": 0, "annealing_start": 0.1, "valid_every": 0, "checkpoint_every": 100,
-                    "bucket_by_length": False}
+#: training settings that may change when a run is resumed (the others must stay as they were);
+#: a larger ``patience`` lets a run that stopped early go on
+RESUMABLE_CHANGES = ("steps", "valid_every", "checkpoint_every", "patience")
+#: ``patience``: early stopping after so many validations without a new best (0 = off);
+#: ``lr_schedule``: ``"none"`` or ``"plateau"`` (``lr_factor``, ``lr_patience``, ``min_lr``)
+DEFAULT_TRAINING = {"steps": 1000, "batch_size": 32, "lr": 1e-3, "clip_norm": 10.0, "weight_decay": 0.0,
+                    "elbo": "trace", "num_particles": 1, "annealing_steps": 0, "annealing_start": 0.1,
+                    "valid_every": 0, "checkpoint_every": 100, "bucket_by_length": False, "patience": 0,
+                    "lr_schedule": "none", "lr_factor": 0.5, "lr_patience": 3, "min_lr": 0.0}
+LR_SCHEDULES = ("none", "plateau")
 
 
 def make_config(model_spec: dict, data: str, *, data_options: dict | None = None, seed: int = 0,
@@ -48,11 +59,17 @@ def make_config(model_spec: dict, data: str, *, data_options: dict | None = None
     if unknown:
         raise ValueError(f"unknown training settings {sorted(unknown)}")
     settings = {**DEFAULT_TRAINING, **training}
-    for key in ("steps", "annealing_steps", "valid_every", "checkpoint_every"):
+    for key in ("steps", "annealing_steps", "valid_every", "checkpoint_every", "patience", "lr_patience"):
         if int(settings[key]) < 0:
             raise ValueError(f"{key} must be >= 0, got {settings[key]}")
-    if int(settings["batch_size"]) < 1:
-        raise ValueError(f"batch_size must be >= 1, got {settings['batch_size']}")
+    for key in ("batch_size", "num_particles"):
+        if int(settings[key]) < 1:
+            raise ValueError(f"{key} must be >= 1, got {settings[key]}")
+    if settings["lr_schedule"] not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr_schedule {settings['lr_schedule']!r}; expected one of {', '.join(LR_SCHEDULES)}")
+    if (settings["patience"] or settings["lr_schedule"] != "none") and not settings["valid_every"]:
+        raise ValueError("early stopping (--patience) and --lr-schedule plateau are driven by the validation loss: "
+                         "set --valid-every N (N > 0)")
     if not (settings["lr"] > 0 and settings["clip_norm"] > 0):
         raise ValueError(f"lr and clip_norm must be positive, got {settings['lr']}, {settings['clip_norm']}")
     return {"version": __version__, "model": dict(model_spec), "data": data, "data_options": dict(data_options or {}),
@@ -98,11 +115,15 @@ def _check_same_run(saved: dict, wanted: dict, run_dir) -> None:
 
 
 def _trainer_for(model, settings: dict, parallel=None, precision: str = "fp32") -> Trainer:
-    elbo = make_elbo(settings["elbo"])
+    settings = {**DEFAULT_TRAINING, **settings}  # a run saved before a setting existed has its default
+    schedule = (PlateauSchedule(settings["lr_factor"], settings["lr_patience"], settings["min_lr"])
+                if settings["lr_schedule"] == "plateau" else None)
+    elbo = make_elbo(settings["elbo"], int(settings["num_particles"]))
     if check_precision(precision) != "fp32":
         elbo = AutocastELBO(elbo, model._reference_tensor().device.type)
-    return Trainer(model, lr=settings["lr"], clip_norm=settings["clip_norm"], elbo=elbo,
-                   annealing=KLAnnealing(settings["annealing_steps"], settings["annealing_start"]), parallel=parallel)
+    return Trainer(model, lr=settings["lr"], clip_norm=settings["clip_norm"], weight_decay=settings["weight_decay"],
+                   elbo=elbo, annealing=KLAnnealing(settings["annealing_steps"], settings["annealing_start"]),
+                   patience=int(settings["patience"]), lr_schedule=schedule, parallel=parallel)
 
 
 def restore_model(payload: dict, device="cpu"):
@@ -126,7 +147,10 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
       ``config["training"]["steps"]`` steps, checkpointing every ``checkpoint_every`` steps and at the end;
     - ``resume=True`` and a checkpoint present: rebuilds model and trainer from the saved config,
       restores their state and the RNG, and continues to ``steps`` (no re-seeding);
-    - a checkpoint present without ``resume`` is an error unless ``overwrite``.
+    - a checkpoint present without ``resume`` is an error unless ``overwrite``;
+    - with validation, each new best validation loss writes ``checkpoint.best.pt`` (before the
+      periodic checkpoint of that step), and ``patience`` stops the run early;
+    - at the end (and on an interrupt) ``history.json`` and ``training.png`` are written.
 
     ``dataset``: the already loaded dataset of ``config`` (saves reloading in :func:`compare`).
     On ``KeyboardInterrupt`` a checkpoint is written before the interrupt propagates.
@@ -136,6 +160,7 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     """
     log = log or (lambda message: None)
     run_dir = Path(run_dir)
+    check_run_folder(run_dir)  # never write a config or history over files that are not this run's
     device = resolve_device(device)
     payload = None
     if (run_dir / CHECKPOINT).exists() or (run_dir / "checkpoint.prev.pt").exists():
@@ -186,8 +211,18 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
         last_saved[0] = trainer.step_count
 
     def callback(trainer_, record):
+        if record.get("best"):
+            save_best_checkpoint(run_dir, trainer=trainer_, config=config, normalizer_state=normalizer_state)
         if every and trainer_.step_count % every == 0:
             checkpoint()
+
+    def plot():
+        from .plots import plot_history
+
+        best = trainer.early_stopping.best_step
+        plot_history({config["model"]["name"]: {"train": trainer.history, "valid": trainer.valid_history,
+                                                "best_step": best}}, run_dir / TRAINING_PLOT,
+                     title=f"{config['model']['name']} on {config['data']}")
 
     start_step, start = trainer.step_count, time.perf_counter()
     try:
@@ -197,6 +232,7 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     except KeyboardInterrupt:
         if trainer.step_count != last_saved[0]:
             checkpoint()
+        plot()
         log(f"interrupted at step {trainer.step_count}; checkpoint written, continue with --resume")
         raise
     except DivergenceError:
@@ -206,15 +242,25 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
         raise
     if trainer.step_count != last_saved[0] or not (run_dir / CHECKPOINT).exists():
         checkpoint()
+    if trainer.history:
+        plot()
+    if trainer.stopped_early:
+        stopping = trainer.early_stopping
+        log(f"stopped early at step {trainer.step_count}: no validation loss below {stopping.best:.4f} "
+            f"(step {stopping.best_step}) for {stopping.bad_validations} validations; best kept in checkpoint.best.pt")
     seconds = time.perf_counter() - start
     recent = [r["loss"] for r in trainer.history[-50:]]
     return {"run_dir": str(run_dir), "model": model, "trainer": trainer, "config": config, "dataset": dataset,
             "start_step": start_step, "step": trainer.step_count, "seconds": seconds,
+            "stopped_early": trainer.stopped_early, "best_step": trainer.early_stopping.best_step,
+            "best_valid_loss": trainer.early_stopping.best,
             "final_loss": sum(recent) / len(recent) if recent else math.nan}
 
 
-def load_run(run_dir, device="cpu"):
-    """``(model, config, normalizer, payload)`` of a run's latest readable checkpoint.
+def load_run(run_dir, device="cpu", checkpoint: str = "best"):
+    """``(model, config, normalizer, payload)`` of a run's checkpoint: by default the best on
+    validation (``checkpoint.best.pt``) when the run has one, else the latest readable one;
+    ``checkpoint="last"``: the latest. ``payload["path"]`` names the file used.
 
     The config comes from the checkpoint itself (``config.json`` is for people); a ``config.json``
     that names another model than the checkpoint is reported as a :class:`CheckpointError`.
@@ -222,7 +268,8 @@ def load_run(run_dir, device="cpu"):
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir}: no such run folder")
-    payload, _ = load_latest(run_dir, map_location="cpu")
+    payload, path = load_run_checkpoint(run_dir, checkpoint, map_location="cpu")
+    payload["path"] = str(path)
     config = payload["config"]
     if (run_dir / CONFIG).is_file():
         on_disk = read_config(run_dir)

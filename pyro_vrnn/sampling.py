@@ -3,18 +3,24 @@
 :func:`generate_samples` draws ancestral samples ``x ~ p(x)`` and un-normalizes them with the run's
 saved normalizer; :func:`sample_run` writes them out: ``samples.png`` (generated beside real),
 ``samples.pt`` (the tensors), and for speech ``sample_{i}.wav`` / ``real_{i}.wav`` (16-bit PCM).
+:func:`reconstruct_run` draws the model's reconstructions of test sequences (teacher forcing, see
+:func:`pyro_vrnn.predictive.reconstruct`) beside them; :func:`prime_run` continues a prefix (a test
+sequence or a file) and marks where the prefix ends.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 from pathlib import Path
 
+import numpy as np
 import pyro
 import torch
 
 from . import plots
-from .data import write_wav
+from .data import pad_batch, read_audio, waveform_to_frames, write_wav
+from .outputs import check_sample_folder
 from .runs import load_data, load_run
 
 DEFAULT_LENGTHS = {"speech": 80, "handwriting": 120, "music": 64}
@@ -31,13 +37,14 @@ def postprocess(kind: str, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_samples(model, normalizer, kind: str, num: int, length: int, seed: int | None = 0) -> torch.Tensor:
-    """``(num, length, x_dim)`` samples in data units (float32 on CPU)."""
+def generate_samples(model, normalizer, kind: str, num: int, length: int, seed: int | None = 0,
+                     temperature: float = 1.0) -> torch.Tensor:
+    """``(num, length, x_dim)`` samples in data units (float32 on CPU), drawn at ``temperature``."""
     if num < 1 or length < 1:
         raise ValueError(f"--num and --length must be >= 1, got {num}, {length}")
     if seed is not None:
         pyro.set_rng_seed(seed)
-    x = model.generate(num, length).detach().float().cpu()
+    x = model.generate(num, length, temperature=temperature).detach().float().cpu()
     if normalizer is not None:
         x = normalizer.denormalize(x).float()
     return postprocess(kind, x)
@@ -56,23 +63,29 @@ def typical_length(dataset, kind: str) -> int:
 
 
 def sample_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: int = 0, device="cpu",
-               with_real: bool = True, dataset=None) -> dict:
+               with_real: bool = True, dataset=None, temperature: float = 1.0, checkpoint: str = "best") -> dict:
     """Generate ``num`` samples from a run into folder ``out``; returns the paths written.
 
-    ``length`` defaults to the median training length (speech: 40 frames = 0.5 s at 16 kHz).
+    ``length`` defaults to the median training length (speech: 40 frames = 0.5 s at 16 kHz);
+    ``checkpoint``: ``"best"`` on validation (when the run has one) or ``"last"``.
     """
-    model, config, normalizer, _ = load_run(run_dir, device)
+    model, config, normalizer, _ = load_run(run_dir, device, checkpoint)
     dataset = dataset if dataset is not None else (load_data(config) if with_real or normalizer is None else None)
     if normalizer is None and dataset is not None:
         normalizer = dataset.normalizer
     kind = dataset.kind if dataset is not None else _kind_of(config)
     length = length or (typical_length(dataset, kind) if dataset is not None else DEFAULT_LENGTHS[kind])
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    samples = generate_samples(model, normalizer, kind, num, length, seed)
     real = real_examples(dataset, "test", num, length) if dataset is not None and with_real else []
+    check_sample_folder(out, ["samples.pt", "samples.png"] + (
+        [f"sample_{i}.wav" for i in range(num)] + [f"real_{i}.wav" for i in range(len(real))]
+        if kind == "speech" else []))
+    out.mkdir(parents=True, exist_ok=True)
+    samples = generate_samples(model, normalizer, kind, num, length, seed, temperature)
     written = {"samples": str(out / "samples.pt")}
-    torch.save({"samples": samples, "real": real, "config": config}, out / "samples.pt")
+    tmp = out / f".samples.pt.tmp-{os.getpid()}"
+    torch.save({"samples": samples, "real": real, "config": config}, tmp)
+    os.replace(tmp, out / "samples.pt")
     rate = int((dataset.info.get("sample_rate") if dataset is not None else None) or 16000)
     written["figure"] = str(plots.plot_samples(kind, list(samples), real, out / "samples.png",
                                                title=f"{config['model']['name']} on {config['data']}",
@@ -86,3 +99,123 @@ def sample_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: i
 def _kind_of(config: dict) -> str:
     data = config["data"]
     return data.split("-")[0] if data.endswith("-synthetic") else data.split(":", 1)[0]
+
+
+def _check_outputs(out: Path, kind: str, name: str, columns: dict) -> None:
+    """Refuse to write over files ``sample`` did not create (see :func:`~pyro_vrnn.outputs.check_sample_folder`)."""
+    wavs = [f"{label}_{i}.wav" for label, seqs in columns.items() for i in range(len(seqs))] if kind == "speech" else []
+    check_sample_folder(out, [f"{name}.pt", f"{name}.png"] + wavs, marker=f"{name}.pt")
+
+
+def _written(out: Path, kind: str, name: str, columns: dict, config: dict, rate: int, figure) -> dict:
+    """Save ``name.pt`` and, for speech, one WAV per sequence of each column; returns the paths."""
+    tmp = out / f".{name}.pt.tmp-{os.getpid()}"
+    torch.save({**columns, "config": config}, tmp)
+    os.replace(tmp, out / f"{name}.pt")
+    written = {name: str(out / f"{name}.pt"), "figure": str(figure)}
+    if kind == "speech":
+        for label, seqs in columns.items():
+            written[f"wav_{label}"] = [str(write_wav(out / f"{label}_{i}.wav", s, sample_rate=rate))
+                                       for i, s in enumerate(seqs)]
+    return written
+
+
+def _run_and_data(run_dir, device, dataset, checkpoint="best"):
+    model, config, normalizer, _ = load_run(run_dir, device, checkpoint)
+    dataset = dataset if dataset is not None else load_data(config)
+    rate = int(dataset.info.get("sample_rate") or 16000)
+    return model, config, normalizer or dataset.normalizer, dataset, rate
+
+
+@torch.no_grad()
+def reconstruct_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: int = 0, device="cpu",
+                    dataset=None, checkpoint: str = "best") -> dict:
+    """Reconstruct the first ``num`` test sequences (cut to ``length`` steps) into folder ``out``.
+
+    One draw per sequence of ``x'_t ~ p(x_t | z_{<=t}, x_{<t})`` with ``z ~ q(z | x)`` and the true past
+    (teacher forcing). Writes ``reconstruction.png`` (data beside reconstructions), ``reconstruction.pt``
+    and for speech ``data_{i}.wav`` / ``reconstruction_{i}.wav``; returns the paths written.
+    """
+    model, config, normalizer, dataset, rate = _run_and_data(run_dir, device, dataset, checkpoint)
+    seqs = [s[:length] if length else s for s in dataset.split("test")[:num]]
+    if not seqs:
+        raise ValueError(f"the test split of {config['data']} is empty: nothing to reconstruct")
+    x, mask = pad_batch(seqs)
+    ref = next(model.parameters())
+    pyro.set_rng_seed(seed)
+    drawn = model.reconstruct(x.to(ref), mask.to(ref.device), num_samples=1)[0].float().cpu()
+
+    def data_units(rows):
+        return [postprocess(dataset.kind, normalizer.denormalize(r[:len(s)]).float()) for r, s in zip(rows, seqs)]
+
+    columns = {"data": data_units(seqs), "reconstruction": data_units(drawn)}
+    out = Path(out)
+    _check_outputs(out, dataset.kind, "reconstruction", columns)
+    out.mkdir(parents=True, exist_ok=True)
+    figure = plots.plot_sample_grid(dataset.kind, columns, out / "reconstruction.png", sample_rate=rate,
+                                    title=f"{config['model']['name']}: reconstructions (teacher forcing)",
+                                    colors={"reconstruction": "tab:red"})
+    return _written(out, dataset.kind, "reconstruction", columns, config, rate, figure)
+
+
+def read_prefix(prime: str, dataset, normalizer, sample_rate: int) -> torch.Tensor:
+    """The prefix named by ``--prime``, normalized: ``(P, X)``.
+
+    ``prime`` is an index into the run's test split, or a file in data units: ``.npy`` / ``.pt``
+    holding a ``(P, X)`` array (a stroke-3 line, a piano roll, frames), or for speech an audio file
+    (WAV, FLAC, SPHERE) at the run's sample rate, cut into frames of ``X`` samples.
+    """
+    if prime.isdigit():
+        test = dataset.split("test")
+        if int(prime) >= len(test):
+            raise ValueError(f"--prime {prime}: the test split has {len(test)} sequences (indices 0..{len(test) - 1})")
+        return test[int(prime)]
+    path = Path(prime)
+    if not path.is_file():
+        raise ValueError(f"--prime {prime}: neither a test-sequence index nor an existing file")
+    x_dim = normalizer.x_dim
+    if path.suffix.lower() == ".npy":
+        rows = torch.as_tensor(np.load(path, allow_pickle=False), dtype=torch.float64)
+    elif path.suffix.lower() == ".pt":
+        rows = torch.as_tensor(torch.load(path, map_location="cpu", weights_only=True), dtype=torch.float64)
+    elif dataset.kind == "speech":
+        waveform, rate = read_audio(path)
+        if int(rate) != sample_rate:
+            raise ValueError(f"--prime {prime}: sampled at {rate} Hz but the run's data are at {sample_rate} Hz")
+        rows = waveform_to_frames(torch.as_tensor(waveform, dtype=torch.float64), x_dim)
+    else:
+        raise ValueError(f"--prime {prime}: expected a .npy or .pt file of shape (steps, {x_dim})"
+                         + (" or an audio file" if dataset.kind == "speech" else ""))
+    if rows.dim() != 2 or rows.shape[1] != x_dim or rows.shape[0] < 1 or not torch.isfinite(rows).all():
+        raise ValueError(f"--prime {prime}: expected finite values of shape (steps >= 1, {x_dim}), "
+                         f"got shape {tuple(rows.shape)}")
+    return normalizer.normalize(rows).float()
+
+
+@torch.no_grad()
+def prime_run(run_dir, out, prime: str, *, num: int = 4, length: int | None = None, prime_steps: int | None = None,
+              temperature: float = 1.0, seed: int = 0, device="cpu", dataset=None, checkpoint: str = "best") -> dict:
+    """Continue one prefix ``num`` times into folder ``out``; returns the paths written.
+
+    The prefix (see :func:`read_prefix`, cut to its first ``prime_steps`` steps) is filtered by the guide
+    and each continuation runs ``length`` steps past it (default: as many steps as the prefix) from the
+    prior; see :meth:`SequenceModel.generate <pyro_vrnn.models.SequenceModel.generate>`. Writes
+    ``primed.png`` (the prefix in black, the continuation in red, a line where it starts), ``primed.pt``
+    and for speech ``primed_{i}.wav`` (prefix and continuation joined).
+    """
+    model, config, normalizer, dataset, rate = _run_and_data(run_dir, device, dataset, checkpoint)
+    prefix = read_prefix(prime, dataset, normalizer, rate)[:prime_steps]
+    length = length or prefix.shape[0]
+    ref = next(model.parameters())
+    pyro.set_rng_seed(seed)
+    drawn = model.generate(num, length, prefix=prefix.to(ref), temperature=temperature).float().cpu()
+    primed = [postprocess(dataset.kind, normalizer.denormalize(s).float()) for s in drawn]
+    out = Path(out)
+    _check_outputs(out, dataset.kind, "primed", {"primed": primed})
+    out.mkdir(parents=True, exist_ok=True)
+    source = f"test sequence {prime}" if prime.isdigit() else Path(prime).name
+    figure = plots.plot_primed(dataset.kind, primed, prefix.shape[0], out / "primed.png", sample_rate=rate,
+                               title=f"{config['model']['name']}: {prefix.shape[0]} steps of {source} (black), "
+                                     f"continued for {length} (red)")
+    written = _written(out, dataset.kind, "primed", {"primed": primed}, config, rate, figure)
+    return {**written, "prefix_steps": prefix.shape[0]}

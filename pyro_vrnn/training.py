@@ -1,16 +1,22 @@
 """Training by stochastic variational inference.
 
 :class:`Trainer` runs Pyro's :class:`~pyro.infer.SVI` machinery (an ELBO's ``loss_and_grads``,
-then a :class:`~pyro.optim.ClippedAdam` step with per-parameter gradient-norm clipping) over
+then a :class:`~pyro.optim.ClippedAdam` step with per-parameter gradient clipping) over
 minibatches of variable-length sequences, with KL annealing, a progress bar and a loss history.
+On a validation split it also stops early (:class:`~pyro_vrnn.convergence.EarlyStopping`), lowers
+the learning rate on plateaus (:class:`~pyro_vrnn.convergence.PlateauSchedule`) and reports each new
+best validation loss to a callback (which keeps the best-on-validation checkpoint).
 A step whose loss or gradient is not finite is skipped before any parameter changes; after
 ``max_bad_steps`` such steps in a row the trainer stops with :class:`DivergenceError`.
 
 Minimal use::
 
     model = VRNN(x_dim=3, z_dim=16, h_dim=64)
-    trainer = Trainer(model, lr=1e-3)
-    trainer.fit(train_sequences, num_steps=1000, batch_size=32)
+    trainer = Trainer(model, lr=1e-3, patience=10, lr_schedule=PlateauSchedule())
+    trainer.fit(train_sequences, num_steps=1000, batch_size=32, valid=valid_sequences, valid_every=50)
+
+``num_steps`` is the step count to *reach* (a total, not a number of further steps): a trainer
+at step 400 asked for ``fit(train, 1000)`` takes 600 more, which is what makes resuming exact.
 """
 
 from __future__ import annotations
@@ -24,13 +30,15 @@ from dataclasses import dataclass
 import pyro
 import pyro.poutine as poutine
 import torch
-from pyro.infer import ELBO, RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer import ELBO, RenyiELBO, TraceMeanField_ELBO
 from pyro.infer.util import zero_grads
 from pyro.optim import ClippedAdam
 
+from .convergence import EarlyStopping, PlateauSchedule
 from .data.batching import batch_indices, pad_batch
 from .data.prepared import load_batches, sequence_lengths
-from .progress import ProgressBar
+from .infer import FIVO, SequenceELBO
+from .progress import progress_bar
 from .resources import TRAINING_KNOBS, out_of_memory_advice
 
 
@@ -62,19 +70,31 @@ class KLAnnealing:
 
 
 ELBOS = {
-    "trace": lambda **kw: Trace_ELBO(**kw),
+    "trace": lambda **kw: SequenceELBO(**kw),
     "meanfield": lambda **kw: TraceMeanField_ELBO(**kw),
-    "iwae": lambda **kw: RenyiELBO(alpha=0.0, **kw),
+    # the K-sample importance-weighted bound log (1/K) sum_k p(x, z_k) / q(z_k | x) (Burda et al. 2016);
+    # the K particles run as one vectorized batch
+    "iwae": lambda **kw: RenyiELBO(alpha=0.0, **{**kw, "vectorize_particles": True}),
+    "fivo": lambda **kw: FIVO(**kw),  # the SMC bound of Maddison et al. 2017, K = num_particles
 }
 
 
 def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = False) -> ELBO:
-    """An ELBO by name (``"trace"``, ``"meanfield"`` for analytic KL, ``"iwae"`` = ``RenyiELBO(alpha=0)``)
-    or an ELBO instance, returned as is."""
+    """The one place that maps objective names to ELBO objects; an ELBO instance is returned as is.
+
+    - ``"trace"``: :class:`~pyro_vrnn.infer.SequenceELBO`, ``Trace_ELBO``'s loss and gradients (Monte-Carlo
+      KL, the mean over ``num_particles`` samples) computed in one pass for a model's own model/guide
+      (``Trace_ELBO`` itself for any other guide);
+    - ``"meanfield"``: ``TraceMeanField_ELBO`` (analytic KL where both sides are Gaussian);
+    - ``"iwae"``: ``RenyiELBO(alpha=0, num_particles=K, vectorize_particles=True)``, the K-sample
+      importance-weighted bound (with ``K = 1`` it is the ELBO).
+    """
     if isinstance(elbo, ELBO):
         return elbo
     if elbo not in ELBOS:
         raise ValueError(f"unknown elbo {elbo!r}; expected one of {sorted(ELBOS)} or a pyro.infer.ELBO")
+    if not (isinstance(num_particles, int) and num_particles >= 1):
+        raise ValueError(f"num_particles (--train-particles) must be a positive integer, got {num_particles!r}")
     return ELBOS[elbo](num_particles=num_particles, vectorize_particles=vectorize_particles, max_plate_nesting=1)
 
 
@@ -131,11 +151,17 @@ class Trainer:
     Args:
         model: the model; ``model.model`` is the Pyro model.
         guide: a Pyro guide ``guide(x, mask)``; defaults to ``model.guide``.
-        lr, betas, lrd, clip_norm: :class:`~pyro.optim.ClippedAdam` settings (``clip_norm`` bounds
-            each parameter's gradient norm before the step).
-        elbo: ``"trace"`` (default), ``"meanfield"``, ``"iwae"`` or a :class:`pyro.infer.ELBO`.
-        num_particles, vectorize_particles: passed to the ELBO built by name.
+        lr, betas, lrd, clip_norm, weight_decay: :class:`~pyro.optim.ClippedAdam` settings
+            (``clip_norm`` bounds each parameter's gradient before the step; ``weight_decay`` is an
+            L2 penalty, a regularizer against overfitting small corpora).
+        elbo: ``"trace"`` (default), ``"meanfield"``, ``"iwae"`` or a :class:`pyro.infer.ELBO`
+            (see :func:`make_elbo`).
+        num_particles, vectorize_particles: passed to the ELBO built by name (``num_particles`` is
+            the ``K`` of ``"iwae"``).
         annealing: a :class:`KLAnnealing` (or any ``step -> beta`` callable).
+        patience: early stopping: stop after this many validations in a row without a new best
+            validation loss (0 = never stop early; the best is tracked either way).
+        lr_schedule: a :class:`~pyro_vrnn.convergence.PlateauSchedule`, or ``None`` for a constant rate.
         max_bad_steps: consecutive non-finite steps tolerated before :class:`DivergenceError`.
         parallel: a :class:`pyro_vrnn.distributed.DataParallel` to train one model on several
             processes (each takes its share of every batch; gradients are summed); ``None``: this
@@ -143,17 +169,28 @@ class Trainer:
     """
 
     def __init__(self, model, guide=None, *, lr: float = 1e-3, betas=(0.9, 0.999), lrd: float = 1.0,
-                 clip_norm: float = 10.0, elbo="trace", num_particles: int = 1, vectorize_particles: bool = False,
-                 annealing=None, max_bad_steps: int = 10, parallel=None):
-        if lr <= 0 or clip_norm <= 0 or num_particles < 1:
-            raise ValueError(f"lr and clip_norm must be positive and num_particles >= 1, got lr={lr}, "
-                             f"clip_norm={clip_norm}, num_particles={num_particles}")
+                 clip_norm: float = 10.0, weight_decay: float = 0.0, elbo="trace", num_particles: int = 1,
+                 vectorize_particles: bool = False, annealing=None, patience: int = 0,
+                 lr_schedule: PlateauSchedule | None = None, max_bad_steps: int = 10,
+                 parallel=None):
+        if lr <= 0 or clip_norm <= 0 or num_particles < 1 or weight_decay < 0:
+            raise ValueError(f"lr and clip_norm must be positive, weight_decay >= 0 and num_particles >= 1, got "
+                             f"lr={lr}, clip_norm={clip_norm}, weight_decay={weight_decay}, "
+                             f"num_particles={num_particles}")
         self.model = model
         self.guide = guide if guide is not None else model.guide
-        self.optim_args = {"lr": lr, "betas": tuple(betas), "lrd": lrd, "clip_norm": clip_norm}
-        self.optim = ClippedAdam(dict(self.optim_args))
+        self.optim_args = {"lr": lr, "betas": tuple(betas), "lrd": lrd, "clip_norm": clip_norm,
+                           "weight_decay": weight_decay}
+        self.lr_schedule = lr_schedule
+        self.optim = (lr_schedule.optimizer(self.optim_args) if lr_schedule is not None
+                      else ClippedAdam(dict(self.optim_args)))
         self.elbo = make_elbo(elbo, num_particles, vectorize_particles)
         self.annealing = annealing if annealing is not None else KLAnnealing()
+        if isinstance(self.elbo, RenyiELBO) and float(self.annealing(0)) != 1.0:
+            warnings.warn("KL annealing with the iwae objective scales log p(z) and log q(z) inside the "
+                          "log-mean-exp of the importance weights: that is not KL annealing (nor a bound); "
+                          "use --kl-anneal-steps 0 with --elbo iwae", UserWarning)
+        self.early_stopping = EarlyStopping(patience)
         self.max_bad_steps = max_bad_steps
         self.parallel = parallel
         self.step_count = 0
@@ -163,6 +200,18 @@ class Trainer:
         self._model_takes_beta = _accepts_annealing(model.model)
         self._guide_takes_beta = _accepts_annealing(self.guide)
         self._epoch = None  # (generator state at epoch start, batches consumed) for exact resume
+
+    @property
+    def stopped_early(self) -> bool:
+        """Whether early stopping has ended training (the validation loss stopped improving)."""
+        return self.early_stopping.should_stop
+
+    def current_lr(self) -> float:
+        """The learning rate of the next step (the schedule moves every parameter's rate together)."""
+        for optim in self.optim.optim_objs.values():
+            optim = getattr(optim, "optimizer", optim)  # a scheduler wraps the torch optimizer
+            return float(optim.param_groups[0]["lr"])
+        return float(self.optim_args["lr"])
 
     @property
     def device(self) -> torch.device:
@@ -200,7 +249,7 @@ class Trainer:
         the parameters it touched, and what was not finite (``None`` if all was)."""
         check = getattr(self.model, "check_inputs", None)
         if check is not None:
-            x, mask = check(x, mask)
+            x, mask = check(x, mask, check_finite=False)  # non-finite batches are skipped below, not refused
         if not bool(torch.isfinite(x).all()):
             real = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask
             if bool(torch.isfinite(x[real]).all()):  # padding only: it must not matter
@@ -208,12 +257,16 @@ class Trainer:
             else:
                 return None, set(), "values in the batch"
         beta = float(self.annealing(self.step_count))
-        model = _annealed_program(self.model.model, self._model_takes_beta, beta)
-        guide = _annealed_program(self.guide, self._guide_takes_beta, beta)
+        model, guide, kwargs = self.model.model, self.guide, {}
+        if beta != 1.0 and self._model_takes_beta and self._guide_takes_beta:
+            kwargs["annealing_factor"] = beta  # as arguments, so that SequenceELBO sees the programs themselves
+        elif beta != 1.0:
+            model = _annealed_program(model, self._model_takes_beta, beta)
+            guide = _annealed_program(guide, self._guide_takes_beta, beta)
         with poutine.trace(param_only=True) as capture:
             try:
                 with out_of_memory_advice("a training step", TRAINING_KNOBS):
-                    loss = self.elbo.loss_and_grads(model, guide, x, mask)
+                    loss = self.elbo.loss_and_grads(model, guide, x, mask, **kwargs)
             except BaseException as error:  # no half-accumulated gradients may leak into the next step
                 zero_grads({site["value"].unconstrained() for site in capture.trace.nodes.values()})
                 if not _is_invalid_distribution_argument(error):
@@ -271,36 +324,45 @@ class Trainer:
     def fit(self, train, num_steps: int, batch_size: int = 32, *, valid=None, valid_every: int = 0,
             progress: bool = True, generator: torch.Generator | None = None, bucket_by_length: bool = False,
             callback=None):
-        """Train until ``self.step_count == num_steps`` (so a resumed trainer continues where it stopped).
+        """Train until ``self.step_count`` reaches the total ``num_steps``, or early stopping ends it.
+
+        ``num_steps`` is a total, not a number of further steps: a trainer restored at step 400 and
+        asked for ``num_steps=1000`` takes 600 steps (so a resumed run continues where it stopped).
 
         Args:
             train: a list of ``(T_i, D)`` tensors (variable lengths are padded and masked), or a
                 prepared split (:class:`~pyro_vrnn.data.prepared.PreparedSplit`).
-            valid: optional list of sequences; every ``valid_every`` steps its loss per step is
-                recorded in ``valid_history``.
+            valid: optional list of sequences; every ``valid_every`` steps its loss per step (negative
+                ELBO per time step) is recorded in ``valid_history``, feeds early stopping and the
+                learning-rate schedule, and marks the record ``best`` when it is a new best.
             generator: source of the batch order (its state is part of :meth:`state_dict`).
-            callback: ``callback(trainer, record)`` after every step (e.g. to checkpoint).
+            callback: ``callback(trainer, record)`` after every step (e.g. to checkpoint; a record
+                with ``record["best"]`` is the moment to keep a best-on-validation checkpoint).
         Returns:
             ``self.history``: one dict per step with ``step``, ``loss`` (per time step),
-            ``annealing`` and ``seconds``.
+            ``annealing`` and ``seconds`` (and ``valid_loss``, ``best``, ``lr`` on validation steps).
         """
         if num_steps < 0 or batch_size < 1:
             raise ValueError(f"num_steps must be >= 0 and batch_size >= 1, got {num_steps}, {batch_size}")
         if not train:
             raise ValueError("no training sequences")
+        if (self.early_stopping.patience or self.lr_schedule is not None) and not (valid and valid_every):
+            raise ValueError("early stopping (patience) and a learning-rate schedule need a validation split and "
+                             f"valid_every > 0, got {len(valid or [])} validation sequences and "
+                             f"valid_every={valid_every}")
         self.generator = generator if generator is not None else (getattr(self, "generator", None)
                                                                   or torch.Generator().manual_seed(0))
         lengths = sequence_lengths(train)
-        bar = ProgressBar(num_steps, desc="train", enabled=progress, initial=self.step_count)
+        bar = progress_bar(num_steps, desc="train", enabled=progress, initial=self.step_count)
         try:
-            while self.step_count < num_steps:
+            while self.step_count < num_steps and not self.stopped_early:
                 if self._epoch is None:
                     self._epoch = (self.generator.get_state(), 0)
                 start_state, consumed = self._epoch
                 self.generator.set_state(start_state)
                 batches = batch_indices(lengths, batch_size, True, self.generator, bucket_by_length)
                 for idx, (x, mask) in zip(batches[consumed:], self._batches(train, batches[consumed:])):
-                    if self.step_count >= num_steps:
+                    if self.step_count >= num_steps or self.stopped_early:
                         break
                     t0 = time.perf_counter()
                     loss = self.step(x, mask)
@@ -312,11 +374,10 @@ class Trainer:
                               "seconds": time.perf_counter() - t0}
                     self.history.append(record)
                     if valid is not None and valid_every and self.step_count % valid_every == 0:
-                        self.valid_history.append({"step": self.step_count,
-                                                   "loss": self.loss_per_step(valid, batch_size)})
-                        record["valid_loss"] = self.valid_history[-1]["loss"]
-                    bar.update(1, loss=record["loss"], **({"valid": record["valid_loss"]}
-                                                          if "valid_loss" in record else {}))
+                        record.update(self._validate(valid, batch_size))
+                    bar.set_postfix_str(f"loss {record['loss']:.4g}" + (f" valid {record['valid_loss']:.4g}"
+                                        if "valid_loss" in record else ""), refresh=False)
+                    bar.update(1)
                     if callback is not None:
                         callback(self, record)
                 else:
@@ -327,25 +388,48 @@ class Trainer:
             bar.close()
         return self.history
 
+    def _validate(self, valid, batch_size: int) -> dict:
+        """Validation loss per step; feeds early stopping, then the schedule (which sets the next lr)."""
+        loss = self.loss_per_step(valid, batch_size)
+        best = self.early_stopping.update(self.step_count, loss)
+        if self.lr_schedule is not None:
+            self.optim.step(loss)
+        entry = {"step": self.step_count, "loss": loss, "best": best, "lr": self.current_lr()}
+        self.valid_history.append(entry)
+        return {"valid_loss": loss, "best": best, "lr": entry["lr"]}
+
     # ------------------------------------------------------------------ state
     def optimizer_state(self) -> dict:
         """ClippedAdam's per-parameter state keyed by the model's own parameter names."""
+        return {name: getattr(self.optim.optim_objs[p], "optimizer", self.optim.optim_objs[p]).state_dict()
+                for name, p in self.model.named_parameters() if p in self.optim.optim_objs}
+
+    def scheduler_state(self) -> dict:
+        """The learning-rate schedule's per-parameter state (empty without a schedule)."""
+        if self.lr_schedule is None:
+            return {}
         return {name: self.optim.optim_objs[p].state_dict()
                 for name, p in self.model.named_parameters() if p in self.optim.optim_objs}
 
-    def load_optimizer_state(self, state: dict) -> None:
+    def load_optimizer_state(self, state: dict, scheduler_state: dict | None = None) -> None:
+        scheduler_state = scheduler_state or {}
         for name, p in self.model.named_parameters():
             if name in state:
                 self.optim.optim_objs[p] = self.optim._get_optim(p)
                 self.optim.grad_clip[p] = self.optim._get_grad_clip(p)
-                self.optim.optim_objs[p].load_state_dict(state[name])
+                optim = self.optim.optim_objs[p]
+                getattr(optim, "optimizer", optim).load_state_dict(state[name])
+                if self.lr_schedule is not None and name in scheduler_state:
+                    optim.load_state_dict(scheduler_state[name])
 
     def state_dict(self) -> dict:
-        """Everything needed to continue training exactly: model, optimizer, step, histories,
-        and the batch order's position."""
+        """Everything needed to continue training exactly: model, optimizer, learning-rate schedule,
+        early stopping, step, histories, and the batch order's position."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer_state(),
+            "lr_scheduler": self.scheduler_state(),
+            "early_stopping": self.early_stopping.state_dict(),
             "optim_args": dict(self.optim_args),
             "step": self.step_count,
             "bad_steps": self.bad_steps,
@@ -357,7 +441,9 @@ class Trainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
-        self.load_optimizer_state(state["optimizer"])
+        self.load_optimizer_state(state["optimizer"], state.get("lr_scheduler"))
+        if state.get("early_stopping") is not None:
+            self.early_stopping.load_state_dict(state["early_stopping"])
         self.step_count = int(state["step"])
         self.bad_steps = int(state.get("bad_steps", 0))
         self.history = list(state.get("history", []))
@@ -368,14 +454,35 @@ class Trainer:
         self._epoch = state.get("epoch")
 
 
+def redraw_parameters(model, seed: int) -> None:
+    """Re-draw ``model``'s parameters under ``seed``: seed Pyro (torch, NumPy, Python), then call
+    ``reset_parameters()`` of every submodule that has one (``nn.Linear``, ``nn.LSTMCell``, ``nn.LSTM``,
+    ...) in module order. Two models of one architecture, however they were made, then hold the same
+    parameters. Parameters no module re-draws keep their values (in this library only constant
+    initializations, such as the zeros of a global ``raw_scale``)."""
+    pyro.set_rng_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset):
+                reset()
+
+
 def fit(model, train, *, num_steps: int = 1000, batch_size: int = 32, guide=None, seed: int | None = None,
         progress: bool = True, valid=None, valid_every: int = 0, annealing_steps: int = 0,
         annealing_start: float = 0.1, **trainer_kwargs) -> Trainer:
-    """Train ``model`` on a list of ``(T, D)`` sequences with SVI; returns the :class:`Trainer`
-    (its ``history`` holds the losses). ``trainer_kwargs`` go to :class:`Trainer` (``lr``,
-    ``clip_norm``, ``elbo``, ``num_particles``, ``vectorize_particles``, ...)."""
+    """Train ``model`` on a list of ``(T, D)`` sequences with SVI for ``num_steps`` steps; returns the
+    :class:`Trainer` (its ``history`` holds the losses).
+
+    ``seed`` makes the whole run reproducible: the model's parameters are re-drawn under it
+    (:func:`redraw_parameters`), then the latent noise and the batch order follow from it, so two
+    calls with the same seed, data and architecture end with bitwise-equal parameters even for two
+    separately constructed models. Without a seed the model keeps its current parameters and the
+    global RNG is used as it stands. ``trainer_kwargs`` go to :class:`Trainer` (``lr``,
+    ``clip_norm``, ``elbo``, ``num_particles``, ``patience``, ``lr_schedule``, ...).
+    """
     if seed is not None:
-        pyro.set_rng_seed(seed)
+        redraw_parameters(model, seed)
     trainer = Trainer(model, guide, annealing=KLAnnealing(annealing_steps, annealing_start), **trainer_kwargs)
     generator = torch.Generator().manual_seed(seed if seed is not None else 0)
     trainer.fit(train, num_steps, batch_size, valid=valid, valid_every=valid_every, progress=progress,

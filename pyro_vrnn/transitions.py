@@ -71,15 +71,15 @@ class LSTMTransition(nn.Module):
     and runs the ``x`` share (with both biases) for all steps at once. Without autograd and with
     at least ``INFERENCE_MIN_ROWS`` rows (importance sampling with many particles, large batches)
     the cell's pointwise part takes a faster route (:func:`_lstm_gates_to_state_inference`).
-    ``decomposed = False`` runs ``nn.LSTMCell`` at every step instead (the plain path the fast one
-    is tested against).
+    ``decomposed=False`` runs ``nn.LSTMCell`` at every step instead (the plain path the fast one is
+    tested against); ``inference_min_rows`` is the row count from which the no-grad route is taken.
     """
 
-    decomposed = True
-
-    def __init__(self, input_dim: int, hidden_dim: int):
+    def __init__(self, input_dim: int, hidden_dim: int, *, decomposed: bool = True,
+                 inference_min_rows: int = INFERENCE_MIN_ROWS):
         super().__init__()
         self.input_dim, self.hidden_dim = input_dim, hidden_dim
+        self.decomposed, self.inference_min_rows = bool(decomposed), int(inference_min_rows)
         self.cell = nn.LSTMCell(input_dim, hidden_dim)
 
     def initial_state(self, batch_shape: torch.Size, like: torch.Tensor):
@@ -91,7 +91,7 @@ class LSTMTransition(nn.Module):
 
     def forward(self, u: torch.Tensor, state):
         h, c = state
-        if self.decomposed and not torch.is_grad_enabled() and _rows(u, h) >= INFERENCE_MIN_ROWS:
+        if self.decomposed and not torch.is_grad_enabled() and _rows(u, h) >= self.inference_min_rows:
             cell = self.cell
             gates = self._gates(F.linear(u, cell.weight_ih, self._bias()), h, cell.weight_hh, fresh=True)
             return self._gates_to_state(gates, c)
@@ -115,9 +115,8 @@ class LSTMTransition(nn.Module):
             return gates.view(input_share.shape)
         return add_into(F.linear(h, weight_hh), input_share)
 
-    @staticmethod
-    def _gates_to_state(gates, c):
-        if torch.is_grad_enabled() or gates.numel() < INFERENCE_MIN_ROWS * gates.shape[-1]:
+    def _gates_to_state(self, gates, c):
+        if torch.is_grad_enabled() or gates.numel() < self.inference_min_rows * gates.shape[-1]:
             return _lstm_gates_to_state(gates, c)
         return _lstm_gates_to_state_inference(gates, c)
 
@@ -185,12 +184,3 @@ class IdentityTransition(nn.Module):
     def forward(self, u: torch.Tensor, state):
         return u.expand(torch.broadcast_shapes(u.shape[:-1], state.shape[:-1]) + u.shape[-1:])
 
-
-TRANSITIONS = {"lstm": LSTMTransition, "gru": GRUTransition}
-
-
-def make_transition(kind: str, input_dim: int, hidden_dim: int) -> nn.Module:
-    """Build a named recurrence (``"lstm"`` or ``"gru"``)."""
-    if kind not in TRANSITIONS:
-        raise ValueError(f"unknown transition {kind!r}; expected one of {sorted(TRANSITIONS)}")
-    return TRANSITIONS[kind](input_dim, hidden_dim)

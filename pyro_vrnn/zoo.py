@@ -13,7 +13,9 @@ name           family   prior        guide      emission
 =============  =======  ===========  =========  ==========
 rnn-normal     rnn      --           --         normal
 rnn-gmm        rnn      --           --         gmm
-storn          vrnn     standard     storn      normal
+storn          storn    standard     storn      normal
+vrnn-i         vrnn     standard     storn      normal
+dmm            dmm      gated        smoothing  normal      (Pyro's DMM: h sizes the gated transition)
 vrnn-normal    vrnn     conditional  filtering  normal
 vrnn-gmm       vrnn     conditional  filtering  gmm
 =============  =======  ===========  =========  ==========
@@ -25,25 +27,15 @@ models then use ``bernoulli`` instead, so ``rnn-gmm`` and ``vrnn-gmm`` become th
 
 from __future__ import annotations
 
-from .emissions import EMISSIONS as EMISSION_CLASSES
-from .models import GUIDE_BUILDERS, PRIOR_BUILDERS, RNN, VRNN, SequenceModel
-from .transitions import TRANSITIONS as TRANSITION_CLASSES
+from . import registry
+from .models import DMM, RNN, STORN, VRNN, SequenceModel
+from .registry import DISPLAY_NAMES, SEED_MODELS
 
-SEED_MODELS: dict[str, dict] = {
-    "rnn-normal": {"family": "rnn", "prior": None, "guide": None, "emission": "normal"},
-    "rnn-gmm": {"family": "rnn", "prior": None, "guide": None, "emission": "gmm"},
-    "storn": {"family": "vrnn", "prior": "standard", "guide": "storn", "emission": "normal"},
-    "vrnn-normal": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "normal"},
-    "vrnn-gmm": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "gmm"},
-}
-"""The five models of the VRNN paper's Table 1, by command-line name."""
-
-DISPLAY_NAMES = {"rnn-normal": "RNN-Normal", "rnn-gmm": "RNN-GMM", "storn": "STORN", "vrnn-normal": "VRNN-Normal",
-                 "vrnn-gmm": "VRNN-GMM"}
-PRIORS = tuple(PRIOR_BUILDERS)  # the names the library builds, in one place each
-GUIDES = tuple(GUIDE_BUILDERS)
-EMISSIONS = tuple(EMISSION_CLASSES)
-TRANSITIONS = tuple(TRANSITION_CLASSES)
+PRIORS = tuple(registry.PRIORS)  # the names, from the one registry
+GUIDES = tuple(registry.GUIDES)
+EMISSIONS = tuple(registry.EMISSIONS)
+TRANSITIONS = tuple(registry.TRANSITIONS)
+MODEL_CLASSES = {"rnn": RNN, "storn": STORN, "vrnn": VRNN, "dmm": DMM}
 # the emission a named model uses on each kind of data when none is given explicitly
 _BINARY_KINDS = ("music",)
 
@@ -80,12 +72,14 @@ def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | N
                                   ("emission", emission, EMISSIONS), ("transition", transition, TRANSITIONS)):
         if value is not None and value not in allowed:
             raise ValueError(f"unknown {label} {value!r}; expected one of {', '.join(allowed)}")
+    if seed["family"] == "dmm" and (prior, guide) != (None, None):
+        raise ValueError("the DMM's prior (gated transition) and guide (smoothing) are fixed; pass prior=None and guide=None")
     prior = prior or seed["prior"]
     guide = guide or seed["guide"]
     if (prior is None) != (guide is None):  # an RNN name given only one of the two latent pieces
         prior = prior or "conditional"
         guide = guide or "filtering"
-    family = "vrnn" if prior is not None else "rnn"
+    family = "rnn" if prior is None else ("vrnn" if seed["family"] == "rnn" else seed["family"])
     if emission is None:
         emission = "bernoulli" if kind in _BINARY_KINDS else seed["emission"]
     if emission == "handwriting" and int(x_dim) != 3:
@@ -93,7 +87,7 @@ def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | N
     spec = {
         "name": name, "family": family, "prior": prior, "guide": guide, "emission": emission,
         "transition": transition, "x_dim": _positive("x_dim", x_dim),
-        "z_dim": _positive("z_dim", z_dim) if family == "vrnn" else None, "h_dim": _positive("h_dim", h_dim),
+        "z_dim": _positive("z_dim", z_dim) if family != "rnn" else None, "h_dim": _positive("h_dim", h_dim),
         "feature_dims": _dims("feature_dims", feature_dims), "hidden_dims": _dims("hidden_dims", hidden_dims),
         "num_components": _positive("num_components", num_components) if emission in ("gmm", "handwriting")
         else None,
@@ -108,9 +102,9 @@ def describe_spec(spec: dict) -> str:
     seed = SEED_MODELS.get(name, {})
     if (spec["prior"], spec["guide"], spec["emission"]) == (seed.get("prior"), seed.get("guide"), seed.get("emission")):
         return DISPLAY_NAMES.get(name, name)
-    base = "RNN" if spec["family"] == "rnn" else ("STORN" if name == "storn" else "VRNN")
+    base = {"rnn": "RNN", "storn": "STORN"}.get(spec["family"], "VRNN")
     parts = [spec["emission"].capitalize() if spec["emission"] != "gmm" else "GMM"]
-    if spec["family"] == "vrnn" and (spec["prior"], spec["guide"]) != (seed.get("prior"), seed.get("guide")):
+    if spec["family"] != "rnn" and (spec["prior"], spec["guide"]) != (seed.get("prior"), seed.get("guide")):
         parts.append(f"{spec['prior']} prior, {spec['guide']} guide")
     return f"{base}-{parts[0]}" + (f" ({parts[1]})" if len(parts) > 1 else "")
 
@@ -126,14 +120,18 @@ def build_model(spec: dict) -> SequenceModel:
         common = dict(emission=spec["emission"], transition=spec["transition"],
                       feature_dims=tuple(spec["feature_dims"]), hidden_dims=tuple(spec["hidden_dims"]),
                       num_components=spec["num_components"] or 20)
-        if spec["family"] == "rnn":
+        family = spec["family"]
+        if family not in MODEL_CLASSES:
+            raise ValueError(f"unknown model family {family!r}; expected one of {', '.join(MODEL_CLASSES)}")
+        if family == "rnn":
             return RNN(spec["x_dim"], spec["h_dim"], **common)
-        if spec["family"] == "vrnn":
-            return VRNN(spec["x_dim"], spec["z_dim"], spec["h_dim"], prior=spec["prior"], guide=spec["guide"],
-                        rnn_dim=spec["rnn_dim"], **common)
+        if family == "dmm":
+            return DMM(spec["x_dim"], spec["z_dim"], spec["emission"], transition_dim=spec["h_dim"],
+                       emission_dims=tuple(spec["hidden_dims"]), rnn_dim=spec["rnn_dim"] or spec["h_dim"])
+        return MODEL_CLASSES[family](spec["x_dim"], spec["z_dim"], spec["h_dim"], prior=spec["prior"],
+                                     guide=spec["guide"], rnn_dim=spec["rnn_dim"], **common)
     except KeyError as missing:
         raise ValueError(f"model spec lacks {missing}") from None
-    raise ValueError(f"unknown model family {spec['family']!r}; expected 'rnn' or 'vrnn'")
 
 
 def count_parameters(model) -> int:

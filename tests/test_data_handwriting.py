@@ -110,12 +110,13 @@ def test_bad_xml_in_folder_is_skipped_only_when_asked(tmp_path):
         load_handwriting(tmp_path, valid_fraction=0.2, test_fraction=0.2, on_error="skip")
 
 
-def test_stroke3_npz_loads_and_keeps_zero_offsets_zero(tmp_path):
+def test_stroke3_npz_loads_y_up_and_keeps_zero_offsets_zero(tmp_path):
     data = load_handwriting(small_npz(tmp_path / "s.npz"))
     assert (len(data.train), len(data.valid), len(data.test)) == (30, 5, 5)
     raw = np.load(tmp_path / "s.npz", allow_pickle=True)["train"][0]
     back = data.normalizer.denormalize(data.train[0])
-    np.testing.assert_allclose(back.numpy(), raw, atol=1e-4)
+    np.testing.assert_allclose(back.numpy(), raw * np.array([1, -1, 1]), atol=1e-4)  # screen dy down -> up
+    assert not torch.signbit(back[raw[:, 1] == 0, 1]).any()  # a zero offset stays +0, not -0
 
 
 def test_stroke3_outlier_offsets_are_clipped(tmp_path):

@@ -806,16 +806,15 @@ def test_cli_divergence_between_periodic_checkpoints_still_saves_the_last_good_s
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
 def test_cli_out_of_memory_names_the_knob_to_turn(cli_runs, tmp_path, monkeypatch, capsys, command):
-    from pyro.infer import Trace_ELBO
-
     import pyro_vrnn.evaluation
     from pyro_vrnn.cli import main
+    from pyro_vrnn.infer import SequenceELBO
 
     def oom(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
 
     if command == "train":
-        monkeypatch.setattr(Trace_ELBO, "loss_and_grads", oom)
+        monkeypatch.setattr(SequenceELBO, "loss_and_grads", oom)  # the Trainer's default ELBO
         argv = ["train", "--model", "vrnn-normal", *CLI_DATA, *CLI_SIZES, "--steps", "2", "--quiet",
                 "--out", str(tmp_path / "run")]
         knob = "--batch-size"

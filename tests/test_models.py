@@ -207,25 +207,93 @@ def test_bad_masks_raise_value_error(mask, match):
         model.guide(data_for("normal"), mask)
 
 
-def test_model_reuses_guide_states_with_equal_loss_and_gradients():
-    """The fast path (the model reuses the guide's recurrent states) equals recomputation."""
-    model = small(VRNN, "gmm").double()
-    x = data_for("gmm").double()
+def _sites(model, x, latents):
+    """The model's trace with every ``z_t`` fixed to ``latents``."""
+    return poutine.trace(poutine.condition(model.model, latents)).get_trace(x)
+
+
+def test_storn_z_t_enters_the_recurrence_at_step_t_and_x_t_only_after_it():
+    """STORN (Bayer & Osendorfer): h_t = f(x_{t-1}, z_t, h_{t-1}), p(x_t | h_t); z_t ~ N(0, I)."""
+    model = small(STORN, "normal").double()
+    x = data_for("normal").double()
+    assert model.emission.net[0].in_features == model.transition.hidden_dim  # the emission reads h_t alone
+    latents = {f"z_{t}": torch.zeros(3, 2, dtype=torch.float64) for t in range(6)}
+    base = _sites(model, x, latents)
+    changed = _sites(model, x, {**latents, "z_2": torch.ones(3, 2, dtype=torch.float64)})
+    mean = lambda trace, t: trace.nodes[f"x_{t}"]["fn"].mean  # noqa: E731
+    assert torch.equal(mean(base, 1), mean(changed, 1))
+    assert not torch.allclose(mean(base, 2), mean(changed, 2))  # z_2 reaches p(x_2 | h_2) through h_2
+    prior = base.nodes["z_3"]["fn"]
+    assert torch.equal(prior.mean, torch.zeros_like(prior.mean)) and torch.equal(prior.stddev, torch.ones_like(prior.mean))
+    x_changed = x.clone()
+    x_changed[:, 2] += 1.0
+    other = _sites(model, x_changed, latents)
+    assert torch.equal(mean(base, 2), mean(other, 2))  # x_2 does not enter h_2 ...
+    assert not torch.allclose(mean(base, 3), mean(other, 3))  # ... but h_3
+
+
+def test_vrnn_i_is_a_vrnn_with_a_standard_prior_and_the_storn_guide():
+    from pyro_vrnn.zoo import build_model, model_spec
+    vrnn_i = build_model(model_spec("vrnn-i", 3))
+    storn = build_model(model_spec("storn", 3))
+    assert type(vrnn_i) is VRNN and type(storn) is STORN
+    assert isinstance(vrnn_i.prior, StandardNormalPrior) and isinstance(storn.prior, StandardNormalPrior)
+    assert type(vrnn_i.posterior) is type(storn.posterior)
+    x = data_for("normal", batch=2)
+    trace = _sites(vrnn_i, x, {f"z_{t}": torch.zeros(2, 16) for t in range(6)})
+    assert trace.nodes["x_0"]["fn"].mean.shape == (2, 3)
+
+
+def test_storn_refuses_a_guide_that_reads_the_model_state():
+    with pytest.raises(ValueError, match="must not read the model's state"):
+        STORN(3, 2, 8, guide="filtering")
+
+
+def test_model_and_guide_read_as_the_equations():
+    """``model``/``guide`` stay short loops over one-step methods (the unit a reader studies)."""
+    import inspect
+    from pyro_vrnn.models import SequenceModel
+    for method in (SequenceModel.model, SequenceModel.guide, SequenceModel.model_step, SequenceModel.guide_step):
+        body = [line for line in inspect.getsource(method).splitlines() if line.strip()]
+        assert len(body) <= 30, method.__name__
+    assert "pyro.markov(range(num_steps))" in inspect.getsource(SequenceModel.model)
+    assert "pyro.markov(range(num_steps))" in inspect.getsource(SequenceModel.guide)
+
+
+def test_calling_the_model_runs_the_generative_program():
+    model = small(VRNN, "normal")
+    x = data_for("normal")
+    trace = poutine.trace(model).get_trace(x)
+    assert {f"x_{t}" for t in range(6)} | {f"z_{t}" for t in range(6)} <= set(trace.nodes)
+    generated = poutine.trace(model).get_trace(None, num_steps=4, num_sequences=2)
+    assert generated.nodes["_RETURN"]["value"].shape == (2, 4, 3)
+    with pytest.raises(ValueError, match="num_steps"):
+        model(None)
+
+
+@pytest.mark.parametrize("mask,match", [
+    (torch.tensor([[True] * 6, [False] * 6, [True] * 6]), "row 1 has no real step"),
+    (torch.tensor([[True] * 6, [True, False, True, True, True, True], [True] * 6]), "row 1 is not a prefix"),
+])
+def test_mask_checks_are_always_on_whatever_pyro_validation_says(mask, match):
+    model = small(VRNN, "normal")
+    x = data_for("normal")
+    with pyro.validation_enabled(False):
+        for program in (model.model, model.guide):
+            with pytest.raises(ValueError, match=match):
+                program(x, mask)
+        with pytest.raises(ValueError, match=match):
+            importance_log_likelihood(model.model, model.guide, x, mask, num_particles=2)
+
+
+def test_non_finite_real_steps_are_refused_and_padding_may_hold_anything():
+    model = small(VRNN, "normal")
+    x = data_for("normal")
     mask = torch.ones(3, 6, dtype=torch.bool)
-    mask[1, 3:] = False
-
-    def loss_and_grads(reuse):
-        model.reuse_guide_states = reuse
-        pyro.set_rng_seed(3)
-        model.zero_grad()
-        elbo = Trace_ELBO(num_particles=2, vectorize_particles=True, max_plate_nesting=1)
-        loss = elbo.differentiable_loss(model.model, model.guide, x, mask)
-        loss.backward()
-        return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-    fast_loss, fast = loss_and_grads(True)
-    slow_loss, slow = loss_and_grads(False)
-    assert torch.allclose(fast_loss, slow_loss, rtol=0, atol=1e-12)
-    assert fast.keys() == slow.keys() and len(fast) > 10
-    for name in fast:
-        assert torch.allclose(fast[name], slow[name], rtol=0, atol=1e-12), name
+    mask[2, 4:] = False
+    x[2, 5] = float("nan")  # padding
+    with pyro.validation_enabled(False):
+        assert torch.isfinite(importance_log_likelihood(model.model, model.guide, x, mask, num_particles=2)).all()
+        x[0, 3, 1] = float("inf")
+        with pytest.raises(ValueError, match="sequence 0, step 3"):
+            importance_log_likelihood(model.model, model.guide, x, mask, num_particles=2)

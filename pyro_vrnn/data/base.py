@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from . import options
 from .errors import DataError
 
 KINDS = ("music", "speech", "handwriting")
 SPLITS = ("train", "valid", "test")
+#: what a loader does with a file or sequence it cannot use: raise a DataError, or skip it with a warning
+ON_ERROR = ("raise", "skip")
 
 
 @dataclass
@@ -111,7 +114,8 @@ def to_tensors(arrays):
 def split_indices(n, valid_fraction, test_fraction, seed):
     """Seeded shuffle of ``range(n)`` cut into train/valid/test index lists (each non-empty when
     ``n >= 3`` and the fraction is positive)."""
-    order = np.random.default_rng(seed).permutation(n)
+    valid_fraction, test_fraction = options.split_fractions(valid_fraction, test_fraction)
+    order = np.random.default_rng(options.seed(seed)).permutation(n)
     n_valid = int(math.ceil(n * valid_fraction)) if valid_fraction > 0 else 0
     n_test = int(math.ceil(n * test_fraction)) if test_fraction > 0 else 0
     if n - n_valid - n_test < 1:
@@ -129,4 +133,4 @@ def handle_error(error, on_error):
     if on_error == "skip":
         warnings.warn(f"skipping: {error}", stacklevel=3)
         return
-    raise DataError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    options.one_of("on_error", on_error, ON_ERROR)

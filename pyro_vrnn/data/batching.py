@@ -5,19 +5,51 @@ end) and ``mask`` of shape ``(B, T_max)`` (bool, ``True`` on real steps). Models
 ``dist.mask(mask[:, t])`` so padded steps contribute nothing.
 """
 
+import numpy as np
 import torch
 
+from . import options
 from .errors import DataError
 
 
+def _as_sequence(seq, i):
+    """Item ``i`` of a batch as a real ``(T, D)`` tensor with ``T >= 1``; a NumPy array is converted."""
+    if isinstance(seq, np.ndarray):
+        if seq.dtype.kind not in "biuf":
+            raise DataError(f"pad_batch: sequence {i} is a NumPy array of dtype {seq.dtype}; expected real numbers")
+        seq = torch.as_tensor(seq)
+    elif not torch.is_tensor(seq):
+        raise DataError(f"pad_batch: sequence {i} is a {type(seq).__name__}; expected a (T, D) tensor or NumPy "
+                        "array (nested lists are not taken: convert them with torch.tensor first)")
+    if seq.dim() != 2:
+        raise DataError(f"pad_batch: sequence {i} has shape {tuple(seq.shape)}; expected (T, D)")
+    if seq.shape[0] == 0:
+        raise DataError(f"pad_batch: sequence {i} has 0 steps; every sequence needs at least one")
+    if seq.is_complex():
+        raise DataError(f"pad_batch: sequence {i} is complex ({seq.dtype}); expected real numbers")
+    return seq
+
+
 def pad_batch(seqs):
-    """Stack sequences of shape ``(T_i, D)`` into ``x`` ``(B, T_max, D)`` and ``mask`` ``(B, T_max)``."""
-    seqs = list(seqs)
+    """Stack sequences of shape ``(T_i, D)`` into ``x`` ``(B, T_max, D)`` and ``mask`` ``(B, T_max)``.
+
+    ``seqs``: a list (or tuple) of ``(T_i, D)`` tensors or NumPy arrays with ``T_i >= 1`` and one
+    ``D``, or a ``(B, T, D)`` tensor / array (its rows taken as sequences). Anything else is a
+    :class:`DataError` saying what was expected.
+    """
+    if torch.is_tensor(seqs) or isinstance(seqs, np.ndarray):
+        if seqs.ndim != 3:
+            raise DataError(f"pad_batch takes a list of (T, D) sequences or a (B, T, D) array, got a "
+                            f"{type(seqs).__name__} of shape {tuple(seqs.shape)}")
+        seqs = list(seqs)
+    elif isinstance(seqs, (str, bytes, dict)) or not isinstance(seqs, (list, tuple)):
+        raise DataError(f"pad_batch takes a list of (T, D) sequences, got {type(seqs).__name__}")
+    seqs = [_as_sequence(s, i) for i, s in enumerate(seqs)]
     if not seqs:
         raise DataError("pad_batch needs at least one sequence")
     dims = {s.shape[-1] for s in seqs}
-    if len(dims) != 1 or any(s.dim() != 2 for s in seqs):
-        raise DataError(f"pad_batch needs (T, D) tensors with one D, got shapes "
+    if len(dims) != 1:
+        raise DataError(f"pad_batch needs (T, D) sequences with one D, got shapes "
                         f"{sorted({tuple(s.shape) for s in seqs})[:4]}")
     lengths = torch.tensor([s.shape[0] for s in seqs])
     t_max = int(lengths.max())
@@ -33,8 +65,7 @@ def batch_indices(lengths, batch_size, shuffle=True, generator=None, bucket_by_l
     """Index lists, one per batch. With ``bucket_by_length`` the (shuffled) indices are sorted by
     length before cutting, so each batch holds similar lengths (little padding); the order of the
     batches is then shuffled. Deterministic given ``generator``."""
-    if batch_size < 1:
-        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    batch_size = options.whole_number("batch_size", batch_size, minimum=1)
     n = len(lengths)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     if bucket_by_length:
@@ -54,7 +85,18 @@ def iterate_batches(seqs, batch_size, shuffle=True, generator=None, bucket_by_le
 
     :param torch.Generator generator: source of the shuffling; without one, torch's global RNG
         (seeded by ``pyro.set_rng_seed``) is used.
+
+    The arguments are checked when it is called, not at the first batch; the shuffling happens at
+    the first batch, as before.
     """
-    lengths = [s.shape[0] for s in seqs]
+    if isinstance(seqs, (str, bytes, dict)) or not isinstance(seqs, (list, tuple)) or not seqs:
+        raise DataError(f"iterate_batches takes a non-empty list of (T, D) sequences, got "
+                        f"{type(seqs).__name__}{' (empty)' if isinstance(seqs, (list, tuple)) else ''}")
+    batch_size = options.whole_number("batch_size", batch_size, minimum=1)
+    lengths = [_as_sequence(s, i).shape[0] for i, s in enumerate(seqs)]
+    return _batches(seqs, lengths, batch_size, shuffle, generator, bucket_by_length, drop_last)
+
+
+def _batches(seqs, lengths, batch_size, shuffle, generator, bucket_by_length, drop_last):
     for idx in batch_indices(lengths, batch_size, shuffle, generator, bucket_by_length, drop_last):
         yield pad_batch([seqs[i] for i in idx])

@@ -12,8 +12,10 @@ import os
 
 import numpy as np
 
+from . import options
 from .base import SPLITS, SequenceDataset, to_tensors
 from .errors import DataError
+from .files import MAX_EXPANDED_BYTES, byte_limit, too_large
 from .normalization import Normalizer
 from .safe_pickle import safe_load_file
 
@@ -62,31 +64,47 @@ def piano_roll_to_notes(roll):
     return [[int(i) + LOWEST_NOTE for i in np.flatnonzero(np.asarray(row) > 0.5)] for row in roll]
 
 
-def load_music(path, name=None):
+def _length(sequence):
+    try:
+        return len(sequence)
+    except TypeError:  # not a sequence: notes_to_piano_roll says so
+        return 0
+
+
+def load_music(path, name=None, max_bytes=None, max_expanded_bytes=None):
     """Load a Boulanger-Lewandowski pickle as binary piano rolls.
 
-    :param path: the ``.pickle`` file. Unpickling is restricted to containers and numbers.
+    :param path: the ``.pickle`` file (a regular file; see :mod:`pyro_vrnn.data.files`).
+        Unpickling is restricted to containers and numbers.
+    :param int max_bytes: the largest file read (default ``MAX_FILE_BYTES["pickle"]``, 1 GiB).
+    :param int max_expanded_bytes: the most the pickle and the piano rolls built from it may take
+        (``T x 88`` float32 per sequence; default 1 GiB, about 3 million steps).
     :returns: :class:`SequenceDataset` of kind ``"music"``; sequences ``(T, 88)`` of 0/1 floats;
         identity normalizer.
     """
     path = os.fspath(path)
+    name = options.name(name)
+    expanded_limit = byte_limit("max_expanded_bytes", max_expanded_bytes, MAX_EXPANDED_BYTES)
     if os.path.isdir(path):
         raise DataError("music data must be a pickle file, not a folder", path)
-    data = safe_load_file(path)
+    data = safe_load_file(path, max_bytes=max_bytes, max_expanded_bytes=expanded_limit)
     if not isinstance(data, dict):
         raise DataError(f"expected a dict with keys {SPLITS}, got {type(data).__name__}", path)
     missing = [s for s in SPLITS if s not in data]
     if missing:
         raise DataError(f"missing split(s) {missing}; keys present: {sorted(map(str, data))[:10]}", path)
-    splits = {}
     for split in SPLITS:
         seqs = data[split]
         if not isinstance(seqs, (list, tuple)):
             raise DataError(f"split {split!r} must be a list of sequences, got {type(seqs).__name__}", path)
         if not seqs:
             raise DataError(f"split {split!r} holds no sequences", path)
-        splits[split] = to_tensors([notes_to_piano_roll(s, path, f"{split} sequence {i}")
-                                    for i, s in enumerate(seqs)])
+    steps = sum(_length(s) for split in SPLITS for s in data[split])
+    if steps * NUM_NOTES * 4 > expanded_limit:  # float32 piano rolls, counted before any is built
+        raise DataError(too_large(f"the piano rolls of its {steps} time steps", steps * NUM_NOTES * 4,
+                                  expanded_limit, "max_expanded_bytes"), path)
+    splits = {split: to_tensors([notes_to_piano_roll(s, path, f"{split} sequence {i}")
+                                 for i, s in enumerate(data[split])]) for split in SPLITS}
     return SequenceDataset(name=name or f"music:{path}", kind="music", train=splits["train"],
                            valid=splits["valid"], test=splits["test"],
                            normalizer=Normalizer.identity(NUM_NOTES), synthetic=False,

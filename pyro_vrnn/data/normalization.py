@@ -9,15 +9,33 @@
 - :meth:`Normalizer.fit_offset_scale` — handwriting: ``(dx, dy)`` divided by their training std,
   no shift (a zero offset stays zero), the pen bit left untouched.
 
+A fit refuses (:class:`DataError`) training values whose std is zero or lost in rounding —
+``std <= 1e-7 * max|x|``, all-zero data included: there is nothing to scale by, and dividing by a
+floor such as ``1e-8`` would blow the valid and test values up by that factor.
+
 :meth:`Normalizer.state_dict` is a plain ``dict`` of strings and tensors, so it can be saved inside a
 ``torch.save`` checkpoint and rebuilt with :meth:`Normalizer.from_state_dict` at generation time.
 """
 
+import math
+
+import numpy as np
 import torch
 
 from .errors import DataError
 
-_MIN_SCALE = 1e-8
+#: a std at most this fraction of the largest magnitude is rounding noise: the values are constant
+DEGENERATE_STD = 1e-7
+
+
+def _checked_std(std, largest, what):
+    """``std`` if it is a usable scale for values of magnitude up to ``largest``, else :class:`DataError`."""
+    if not (math.isfinite(std) and math.isfinite(largest)):
+        raise DataError(f"cannot normalize: the training {what} hold NaN or Inf")
+    if not std > DEGENERATE_STD * largest:
+        raise DataError(f"cannot normalize: the training {what} are all equal (std {std:.3g}, largest magnitude "
+                        f"{largest:.3g}), so there is no scale to divide by; the training split holds no variation")
+    return std
 
 
 class Normalizer:
@@ -57,19 +75,20 @@ class Normalizer:
     def fit_global(cls, seqs, x_dim=None):
         """One mean and one std over every value of ``seqs`` (a list of ``(T, D)`` tensors or 1-D
         waveforms); the same pair is used for every dimension."""
-        total, total_sq, count = 0.0, 0.0, 0
+        total, total_sq, count, largest = 0.0, 0.0, 0, 0.0
         for s in seqs:
             s = torch.as_tensor(s, dtype=torch.float64)
             total += s.sum().item()
             total_sq += (s * s).sum().item()
             count += s.numel()
+            largest = max(largest, s.abs().max().item() if s.numel() else 0.0)
             if x_dim is None and s.dim() == 2:
                 x_dim = s.shape[-1]
         if count == 0:
             raise DataError("cannot fit a normalizer on an empty training split")
         mean = total / count
         var = max(total_sq / count - mean * mean, 0.0)
-        std = max(var ** 0.5, _MIN_SCALE)
+        std = _checked_std(var ** 0.5, largest, "values")
         x_dim = 1 if x_dim is None else x_dim
         return cls(torch.full((x_dim,), mean), torch.full((x_dim,), std),
                    description=f"global mean/std over training values (mean={mean:.4g}, std={std:.4g})")
@@ -82,7 +101,7 @@ class Normalizer:
         if not values or sum(v.numel() for v in values) == 0:
             raise DataError("cannot fit a normalizer on an empty training split")
         flat = torch.cat(values)
-        std = max(flat.std(unbiased=False).item(), _MIN_SCALE)
+        std = _checked_std(flat.std(unbiased=False).item(), flat.abs().max().item(), f"values of dims {list(scaled_dims)}")
         x_dim = seqs[0].shape[-1]
         scale = torch.ones(x_dim, dtype=torch.float64)
         scale[list(scaled_dims)] = std
@@ -91,17 +110,28 @@ class Normalizer:
 
     # ---- use ----------------------------------------------------------------------------------
     def normalize(self, x):
-        """``x``: ``(..., D)`` -> ``(..., D)`` normalized, same dtype and device."""
+        """``x``: ``(..., D)`` tensor (or NumPy array) -> ``(..., D)`` normalized tensor, same dtype and device."""
+        x = self._tensor(x)
         shift, scale = self._like(x)
         return (x - shift) / scale
 
     def denormalize(self, x):
-        """Inverse of :meth:`normalize`; ``x``: ``(..., D)``."""
+        """Inverse of :meth:`normalize`; ``x``: ``(..., D)`` tensor or NumPy array."""
+        x = self._tensor(x)
         shift, scale = self._like(x)
         return x * scale + shift
 
+    @staticmethod
+    def _tensor(x):
+        if torch.is_tensor(x):
+            return x
+        if isinstance(x, np.ndarray) and x.dtype.kind in "biuf":
+            return torch.as_tensor(x)
+        raise DataError(f"the normalizer takes a tensor (or NumPy array) of real numbers of shape (..., D), got "
+                        f"{type(x).__name__}" + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else ""))
+
     def _like(self, x):
-        if x.shape[-1] != self.x_dim:
+        if x.dim() == 0 or x.shape[-1] != self.x_dim:
             raise DataError(f"normalizer expects last dimension {self.x_dim}, got shape {tuple(x.shape)}")
         dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
         return self.shift.to(x.device, dtype), self.scale.to(x.device, dtype)

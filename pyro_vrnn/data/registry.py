@@ -9,7 +9,12 @@
 
 A relative ``PATH`` that does not exist is looked up under ``$PYRO_VRNN_DATA`` (first as given, then
 under ``$PYRO_VRNN_DATA/KIND/``), so ``PYRO_VRNN_DATA=/data load_dataset("music:jsb_chorales.pickle")``
-finds ``/data/music/jsb_chorales.pickle``.
+finds ``/data/music/jsb_chorales.pickle``. A path looked up there must stay inside it:
+``music:../../etc/x`` is not searched for above ``$PYRO_VRNN_DATA``.
+
+Loader options are checked by the loaders (a :class:`DataError` naming the option, the value and
+what is allowed); running out of memory while loading is a :class:`DataError` too, not advice about
+training sizes.
 """
 
 import os
@@ -33,19 +38,30 @@ _FILE_LOADERS = {"music": load_music, "speech": load_speech, "handwriting": load
 DATA_KINDS = tuple(_FILE_LOADERS)
 
 
+def _inside(path, folder):
+    """Whether ``path`` stays inside ``folder`` once ``..`` and ``.`` are resolved (lexically: a
+    symbolic link inside the data folder may point elsewhere, as the user set it up)."""
+    folder = os.path.normpath(os.path.abspath(folder))
+    return os.path.commonpath([folder, os.path.normpath(os.path.abspath(path))]) == folder
+
+
 def resolve_data_path(path, kind=None):
     """``path`` if it exists; else, when relative, the first existing of ``$PYRO_VRNN_DATA/path`` and
     ``$PYRO_VRNN_DATA/kind/path``. Raises :class:`DataError` listing the places tried."""
     path = os.path.expanduser(os.fspath(path))
     tried = [path]
-    if os.path.exists(path):
+    if os.path.lexists(path):
         return path
     root = os.environ.get(DATA_ENV_VAR)
     if root and not os.path.isabs(path):
-        candidates = [os.path.join(root, path)] + ([os.path.join(root, kind, path)] if kind else [])
-        for candidate in candidates:
+        bases = [root] + ([os.path.join(root, kind)] if kind else [])
+        for base in bases:
+            candidate = os.path.join(base, path)
+            if not _inside(candidate, base):
+                raise DataError(f"a path looked up under ${DATA_ENV_VAR} must stay inside it; {path!r} leaves "
+                                f"{base!r} (give an absolute path, or one relative to the current folder)", path)
             tried.append(candidate)
-            if os.path.exists(candidate):
+            if os.path.lexists(candidate):
                 return candidate
     hint = "" if root else f" (set ${DATA_ENV_VAR} to look relative paths up in a data folder)"
     raise DataError(f"no such file or folder; tried {tried}{hint}", path)
@@ -61,6 +77,9 @@ def load_dataset(spec, **kwargs):
             return _OFFLINE_BUILDERS[spec](**kwargs)
         except TypeError as exc:
             raise DataError(f"bad options for {spec}: {exc}") from None
+        except MemoryError:
+            raise DataError(f"out of memory generating {spec} with options {kwargs}; ask for fewer or shorter "
+                            "sequences") from None
     kind, sep, path = spec.partition(":")
     if not sep or kind not in _FILE_LOADERS or not path:
         raise DataError(f"unknown dataset {spec!r}: expected one of {OFFLINE_DATASETS} or KIND:PATH with "
@@ -70,3 +89,6 @@ def load_dataset(spec, **kwargs):
         return _FILE_LOADERS[kind](resolved, name=spec, **kwargs)
     except TypeError as exc:
         raise DataError(f"bad options for {kind} data: {exc}", resolved) from None
+    except MemoryError:
+        raise DataError("out of memory while loading this data (the data are larger than this machine's memory; "
+                        "a part of it, e.g. --data-option max_files=N for speech, may fit)", resolved) from None

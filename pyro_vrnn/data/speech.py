@@ -20,11 +20,14 @@ import os
 
 import numpy as np
 
+from . import options
 from .audio import AUDIO_EXTENSIONS, read_audio, waveform_to_frames
-from .base import SequenceDataset, handle_error, split_indices, to_tensors
+from .base import ON_ERROR, SequenceDataset, handle_error, split_indices, to_tensors
 from .errors import DataError
+from .files import MAX_FILE_BYTES, byte_limit
 from .normalization import Normalizer
 
+TEST_CHUNKINGS = ("utterance", "chunks")
 _SPLIT_WORDS = {
     "train": ("train",),
     "valid": ("valid", "dev", "val"),
@@ -101,10 +104,10 @@ def frames_dataset_from_waveforms(waveforms, name, frame_size=200, chunk_length=
     Fits the global mean/std on the training waveforms, normalizes, frames and chunks (see module
     docstring). ``chunk_length=None`` keeps whole training utterances.
     """
-    if test_chunking not in ("utterance", "chunks"):
-        raise DataError(f"test_chunking must be 'utterance' or 'chunks', got {test_chunking!r}")
-    if frame_size < 1 or (chunk_length is not None and chunk_length < 1):
-        raise DataError(f"frame_size and chunk_frames must be >= 1 (got {frame_size}, {chunk_length})")
+    test_chunking = options.one_of("test_chunking", test_chunking, TEST_CHUNKINGS)
+    frame_size = options.whole_number("frame_size", frame_size, minimum=1)
+    chunk_length = options.whole_number("chunk_frames", chunk_length, minimum=1, allow_none=True)
+    sample_rate = options.whole_number("sample_rate", sample_rate, minimum=1)
     normalizer = Normalizer.fit_global(waveforms["train"], x_dim=frame_size)
     mean, std = float(normalizer.shift[0]), float(normalizer.scale[0])
     splits = {}
@@ -139,7 +142,7 @@ def frames_dataset_from_waveforms(waveforms, name, frame_size=200, chunk_length=
 
 
 def load_speech(path, frame_size=200, chunk_frames=40, test_chunking="utterance", valid_fraction=0.05,
-                test_fraction=0.05, seed=0, max_files=None, on_error="raise", name=None):
+                test_fraction=0.05, seed=0, max_files=None, on_error="raise", name=None, max_bytes=None):
     """Load a folder of speech audio (WAV, FLAC, NIST SPHERE) as framed, normalized sequences.
 
     :param path: folder (see module docstring for the layouts recognised).
@@ -150,9 +153,21 @@ def load_speech(path, frame_size=200, chunk_frames=40, test_chunking="utterance"
     :param int max_files: read at most this many files per split (first in sorted order), for quick
         runs; ``None`` reads all.
     :param str on_error: ``"raise"`` (default) or ``"skip"`` unreadable files with a warning.
+    :param int max_bytes: the largest audio file read (default ``MAX_FILE_BYTES["audio"]``, 1 GiB).
     :returns: :class:`SequenceDataset` of kind ``"speech"``; sequences ``(T, frame_size)``.
+
+    Every option is checked before any file is read (:mod:`pyro_vrnn.data.options`).
     """
     path = os.fspath(path)
+    frame_size = options.whole_number("frame_size", frame_size, minimum=1)
+    chunk_frames = options.whole_number("chunk_frames", chunk_frames, minimum=1, allow_none=True)
+    test_chunking = options.one_of("test_chunking", test_chunking, TEST_CHUNKINGS)
+    valid_fraction, test_fraction = options.split_fractions(valid_fraction, test_fraction)
+    seed = options.seed(seed)
+    max_files = options.whole_number("max_files", max_files, minimum=1, allow_none=True)
+    on_error = options.one_of("on_error", on_error, ON_ERROR)
+    name = options.name(name)
+    max_bytes = byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["audio"])
     files, layout = discover_speech_files(path, valid_fraction, test_fraction, seed)
     waveforms = {}
     sample_rate, rate_source = None, None
@@ -160,7 +175,7 @@ def load_speech(path, frame_size=200, chunk_frames=40, test_chunking="utterance"
         waves = []
         for file in files[split][:max_files]:
             try:
-                wave, rate = read_audio(file)
+                wave, rate = read_audio(file, max_bytes)
                 if sample_rate is None:
                     sample_rate, rate_source = rate, file
                 elif rate != sample_rate:

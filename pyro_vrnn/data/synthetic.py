@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 
+from . import options
+from .audio import MAX_SAMPLE_RATE
 from .base import SequenceDataset, to_tensors
 from .errors import DataError
 from .handwriting import build_handwriting_dataset, strokes_to_offsets
@@ -36,6 +38,17 @@ WORDS = (
     "around form three small set put end does another well large must big even such because turn here"
 ).split()
 WRITER_FONTS = ("futural", "scripts", "cursive", "rowmans", "timesr")
+#: bounds on what one option can ask the generators for (so a typo is an error, not hours of generation)
+MAX_SYNTHETIC_SEQUENCES = 100_000
+MAX_SYNTHETIC_STEPS = 100_000
+MAX_SYNTHETIC_SECONDS = 600.0
+
+
+def _split_counts(num_train, num_valid, num_test):
+    """How many sequences each split gets: whole numbers from 1 (an empty split trains or tests
+    nothing) to :data:`MAX_SYNTHETIC_SEQUENCES`."""
+    return tuple(options.whole_number(option, value, minimum=1, maximum=MAX_SYNTHETIC_SEQUENCES)
+                 for option, value in (("num_train", num_train), ("num_valid", num_valid), ("num_test", num_test)))
 
 
 # ------------------------------------------------------------------------------------ handwriting
@@ -133,7 +146,11 @@ def synthetic_handwriting(num_train=300, num_valid=50, num_test=50, num_writers=
     gives each sequence's writer. Normalized like real handwriting (offsets / training std).
     :returns: :class:`SequenceDataset`, kind ``"handwriting"``, ``x_dim = 3``.
     """
-    rng = np.random.default_rng(seed)
+    num_train, num_valid, num_test = _split_counts(num_train, num_valid, num_test)
+    num_writers = options.whole_number("num_writers", num_writers, minimum=1, maximum=MAX_SYNTHETIC_SEQUENCES)
+    min_steps = options.whole_number("min_steps", min_steps, minimum=1, maximum=MAX_SYNTHETIC_STEPS)
+    max_steps = options.whole_number("max_steps", max_steps, minimum=min_steps, maximum=MAX_SYNTHETIC_STEPS)
+    rng = np.random.default_rng(options.seed(seed))
     writers = sample_writers(num_writers, rng)
     raw, writer_ids, texts = {}, {}, {}
     for split, count in (("train", num_train), ("valid", num_valid), ("test", num_test)):
@@ -202,7 +219,15 @@ def synthetic_speech(num_train=64, num_valid=12, num_test=12, num_speakers=8, se
     chunks (about 290 chunks of 40 x 200 by default); valid/test are whole utterances.
     :returns: :class:`SequenceDataset`, kind ``"speech"``, ``x_dim = frame_size``.
     """
-    rng = np.random.default_rng(seed)
+    num_train, num_valid, num_test = _split_counts(num_train, num_valid, num_test)
+    num_speakers = options.whole_number("num_speakers", num_speakers, minimum=1, maximum=MAX_SYNTHETIC_SEQUENCES)
+    sample_rate = options.whole_number("sample_rate", sample_rate, minimum=1000, maximum=MAX_SAMPLE_RATE)
+    seconds = options.pair("seconds", seconds, lambda option, value: options.real_number(
+        option, value, above=0.0, at_most=MAX_SYNTHETIC_SECONDS))
+    frame_size = options.whole_number("frame_size", frame_size, minimum=1)
+    chunk_frames = options.whole_number("chunk_frames", chunk_frames, minimum=1, allow_none=True)
+    test_chunking = options.one_of("test_chunking", test_chunking, ("utterance", "chunks"))
+    rng = np.random.default_rng(options.seed(seed))
     speakers = [{"f0": float(rng.uniform(90, 260)), "loudness": float(rng.uniform(0.6, 1.4)),
                  "harmonics": rng.uniform(0.1, 1.0, size=int(rng.integers(2, 6)))}
                 for _ in range(num_speakers)]
@@ -246,7 +271,10 @@ def synthetic_music(num_train=200, num_valid=40, num_test=40, lengths=(32, 96), 
 
     :returns: :class:`SequenceDataset`, kind ``"music"``, ``x_dim = 88``, identity normalizer.
     """
-    rng = np.random.default_rng(seed)
+    num_train, num_valid, num_test = _split_counts(num_train, num_valid, num_test)
+    lengths = options.pair("lengths", lengths, lambda option, value: options.whole_number(
+        option, value, minimum=1, maximum=MAX_SYNTHETIC_STEPS))
+    rng = np.random.default_rng(options.seed(seed))
     splits = {split: to_tensors([_synthetic_piece(rng, int(rng.integers(lengths[0], lengths[1] + 1)))
                                  for _ in range(count)])
               for split, count in (("train", num_train), ("valid", num_valid), ("test", num_test))}

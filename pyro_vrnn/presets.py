@@ -1,0 +1,82 @@
+"""Named configurations of ``pyro-vrnn train`` / ``compare``: sizes, budgets and objectives per data kind.
+
+A preset is a set of command-line settings (keyed by the flags' argparse names, e.g. ``h_dim`` for
+``--h-dim``). ``--preset NAME`` fills every flag the user did not give; a flag given on the command
+line always wins::
+
+    pyro-vrnn train --preset music --data music:jsb_chorales.pickle --out runs/jsb            # the preset
+    pyro-vrnn train --preset music --h-dim 64 --data music:jsb_chorales.pickle --out runs/jsb  # h 64 wins
+
+``pyro-vrnn presets`` lists them. The CPU presets (``music``, ``speech``, ``handwriting``) are sized
+for one thread of a small machine, train early-stopped on validation with a plateau learning-rate
+schedule, and carry over unchanged to the other corpora of their kind (MuseData and Piano-midi for
+``music``); ``paper`` holds the VRNN paper's sizes (Chung et al. 2015, Table 1) for a GPU.
+docs/results.md gives the measured figures and the commands behind them: ``music`` is the
+configuration of its early-stopped JSB runs; ``speech`` and ``handwriting`` scale the sizes of its
+earlier LibriSpeech and handwriting runs up to what one thread trains in about an hour, and have not
+been tuned on those corpora yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of flag values (``flags``: argparse name -> value) with a one-line description."""
+
+    name: str
+    description: str
+    flags: dict = field(default_factory=dict)
+
+    def command_line(self) -> str:
+        """The flags as they would be typed, e.g. ``--h-dim 256 --feature-dims 128,128``."""
+        words = []
+        for key, value in self.flags.items():
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                words.append(flag)
+            elif isinstance(value, (list, tuple)):
+                words.append(f"{flag} {','.join(str(v) for v in value)}")
+            else:
+                words.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+        return " ".join(words)
+
+
+#: early stopping and the learning-rate schedule shared by the CPU presets (patience counts validations)
+_CONVERGE = {"lr_schedule": "plateau", "lr_factor": 0.5, "lr_patience": 5, "min_lr": 1e-5}
+
+PRESETS = {p.name: p for p in (
+    Preset("music", "binary piano rolls (JSB chorales, Nottingham, MuseData, Piano-midi): VRNN with a "
+           "Bernoulli emission, early-stopped on validation; about an hour on one CPU thread for JSB",
+           {"model": "vrnn-normal", "h_dim": 256, "z_dim": 32, "feature_dims": [128], "hidden_dims": [128],
+            "batch_size": 16, "lr": 1e-3, "steps": 20000, "kl_anneal_steps": 1000, "kl_anneal_start": 0.1,
+            "valid_every": 50, "patience": 20, "checkpoint_every": 500, "bucket_by_length": True, **_CONVERGE}),
+    Preset("speech", "raw 16 kHz audio in 200-sample frames, 0.5 s training chunks (LibriSpeech): VRNN-GMM, "
+           "CPU-sized", {"model": "vrnn-gmm", "h_dim": 256, "z_dim": 32, "feature_dims": [256],
+                         "hidden_dims": [256], "num_components": 5, "batch_size": 32, "lr": 1e-3, "steps": 10000,
+                         "valid_every": 200, "patience": 10, "checkpoint_every": 500, **_CONVERGE}),
+    Preset("handwriting", "pen offsets (dx, dy, pen-up) (Omniglot strokes, IAM-OnDB): VRNN with the bivariate "
+           "mixture + pen-bit emission, CPU-sized",
+           {"model": "vrnn-gmm", "emission": "handwriting", "h_dim": 256, "z_dim": 16, "feature_dims": [128],
+            "hidden_dims": [128], "num_components": 10, "batch_size": 64, "lr": 1e-3, "steps": 10000,
+            "valid_every": 200, "patience": 10, "checkpoint_every": 500, "bucket_by_length": True, **_CONVERGE}),
+    Preset("paper", "the VRNN paper's Table 1 sizes for a GPU (LSTM 2000, z 200, four 600-unit ReLU layers per "
+           "network, 20 mixture components, Adam 3e-4, batch 128); give --model and --data",
+           {"h_dim": 2000, "z_dim": 200, "feature_dims": [600, 600, 600, 600],
+            "hidden_dims": [600, 600, 600, 600], "num_components": 20, "batch_size": 128, "lr": 3e-4,
+            "steps": 200000, "valid_every": 1000, "patience": 20, "checkpoint_every": 1000, **_CONVERGE}),
+)}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; an unknown name is a ``ValueError`` listing the known ones."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)} (see 'pyro-vrnn presets')")
+    return PRESETS[name]
+
+
+def describe_presets() -> str:
+    """One paragraph per preset: its name, description and flags (what ``pyro-vrnn presets`` prints)."""
+    return "\n\n".join(f"{p.name}: {p.description}\n  {p.command_line()}" for p in PRESETS.values())

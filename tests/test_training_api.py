@@ -1,0 +1,152 @@
+"""The training API a user meets first: the exports, ``fit(seed=...)``, the ``iwae`` objective with a
+particle count, presets on the command line, and the progress bar."""
+
+import io
+import json
+
+import pyro
+import pytest
+import torch
+from pyro.infer import RenyiELBO
+
+import pyro_vrnn
+from pyro_vrnn import VRNN, KLAnnealing, Trainer, fit
+from pyro_vrnn.cli import build_parser, main
+from pyro_vrnn.data.batching import batch_indices, pad_batch
+from pyro_vrnn.presets import PRESETS, get_preset
+from pyro_vrnn.progress import progress_bar
+
+TINY_MUSIC = ["--data", "music-synthetic", "--data-option", "num_train=6", "--data-option", "num_valid=2",
+              "--data-option", "num_test=3", "--data-option", "lengths=(6,10)"]
+TINY_MODEL = ["--h-dim", "8", "--z-dim", "2", "--feature-dims", "8", "--hidden-dims", "8"]
+
+
+def sequences(n=6, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(3 + i % 4, 2, generator=g).cumsum(0) * 0.3 for i in range(n)]
+
+
+def test_trainer_fit_and_kl_annealing_are_importable_from_the_package():
+    assert pyro_vrnn.Trainer is Trainer and pyro_vrnn.fit is fit and pyro_vrnn.KLAnnealing is KLAnnealing
+    assert {"Trainer", "fit", "KLAnnealing"} <= set(pyro_vrnn.__all__)
+
+
+# ------------------------------------------------------------------------------------------ fit(seed=...)
+def _same_parameters(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_fit_with_a_seed_gives_bitwise_equal_parameters_for_separately_constructed_models():
+    models = []
+    for construction_seed in (11, 22):  # different initial parameters before fit
+        torch.manual_seed(construction_seed)
+        models.append(VRNN(2, 2, 6, feature_dims=(6,), hidden_dims=(6,)))
+    assert not _same_parameters(*models)
+    for model in models:
+        torch.manual_seed(999)  # nor does the global RNG state before the call matter
+        fit(model, sequences(), num_steps=3, batch_size=4, seed=5, progress=False, lr=0.02)
+    assert _same_parameters(*models)
+    other = VRNN(2, 2, 6, feature_dims=(6,), hidden_dims=(6,))
+    fit(other, sequences(), num_steps=3, batch_size=4, seed=6, progress=False, lr=0.02)
+    assert not _same_parameters(other, models[0])
+
+
+def test_fit_num_steps_is_a_total_to_reach_not_a_number_of_further_steps():
+    model = VRNN(2, 2, 6, feature_dims=(6,), hidden_dims=(6,))
+    trainer = Trainer(model, lr=0.01)
+    trainer.fit(sequences(), 4, 3, progress=False)
+    trainer.fit(sequences(), 6, 3, progress=False)
+    assert trainer.step_count == 6 and [r["step"] for r in trainer.history] == [1, 2, 3, 4, 5, 6]
+
+
+# ------------------------------------------------------------------------------------------ iwae
+def _first_step_loss(run):
+    return json.loads((run / "history.json").read_text())["train"][0]["loss"]
+
+
+def test_cli_iwae_with_train_particles_is_renyi_alpha_zero_with_k_particles(tmp_path):
+    args = ["train", "--model", "vrnn-normal", *TINY_MUSIC, *TINY_MODEL, "--steps", "1", "--batch-size", "3",
+            "--quiet", "--seed", "3"]
+    assert main([*args, "--elbo", "iwae", "--train-particles", "5", "--out", str(tmp_path / "iwae")]) == 0
+    assert main([*args, "--elbo", "trace", "--out", str(tmp_path / "trace")]) == 0
+    iwae, trace = _first_step_loss(tmp_path / "iwae"), _first_step_loss(tmp_path / "trace")
+    assert iwae != pytest.approx(trace, rel=1e-3)
+
+    # the same first batch and initial parameters, RenyiELBO(alpha=0, num_particles=5) called directly
+    from pyro_vrnn.runs import load_data
+    from pyro_vrnn.zoo import build_model
+
+    config = json.loads((tmp_path / "iwae" / "config.json").read_text())
+    assert config["training"]["num_particles"] == 5
+    dataset = load_data(config)
+    first = batch_indices([len(s) for s in dataset.train], 3, True, torch.Generator().manual_seed(3), False)[0]
+    x, mask = pad_batch([dataset.train[i] for i in first])
+    pyro.enable_validation(False)  # as the CLI runs
+    pyro.set_rng_seed(3)
+    pyro.clear_param_store()
+    model = build_model(config["model"])
+    elbo = RenyiELBO(alpha=0.0, num_particles=5, vectorize_particles=True, max_plate_nesting=1)
+    direct = elbo.loss(model.model, model.guide, x, mask) / float(mask.sum())
+    assert iwae == pytest.approx(direct, rel=1e-5)
+
+
+def test_kl_annealing_with_iwae_warns_that_it_is_not_kl_annealing():
+    model = VRNN(2, 2, 6, feature_dims=(6,), hidden_dims=(6,))
+    with pytest.warns(UserWarning, match="not KL annealing"):
+        Trainer(model, elbo="iwae", num_particles=3, annealing=KLAnnealing(10, 0.2))
+    with pytest.raises(ValueError, match="num_particles"):
+        Trainer(model, elbo="iwae", num_particles=0)
+
+
+# ------------------------------------------------------------------------------------------ presets
+def test_preset_fills_the_flags_and_explicit_flags_win(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "music", *TINY_MUSIC, "--h-dim", "8", "--feature-dims", "8",
+                 "--hidden-dims", "8", "--steps", "2", "--lr", "0.02", "--valid-every", "1", "--quiet",
+                 "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    music = get_preset("music").flags
+    assert config["model"]["name"] == music["model"]
+    assert config["model"]["h_dim"] == 8 and config["training"]["lr"] == 0.02  # given: they win
+    assert config["training"]["steps"] == 2 and config["training"]["valid_every"] == 1
+    assert config["model"]["z_dim"] == music["z_dim"]  # not given: the preset's
+    for key in ("batch_size", "patience", "lr_schedule", "lr_patience", "bucket_by_length"):
+        assert config["training"][key] == music[key], key
+
+
+def test_every_preset_names_only_real_train_flags_and_the_presets_command_lists_them(capsys):
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    dests = {action.dest for action in train._actions}
+    for preset in PRESETS.values():
+        assert set(preset.flags) <= dests, preset.name
+        train.parse_args(["--out", "x", *preset.command_line().split()])  # the listed flags parse
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("music", "speech", "handwriting", "paper"))
+    assert get_preset("paper").flags["h_dim"] == 2000
+    with pytest.raises(ValueError, match="unknown preset 'jazz'"):
+        get_preset("jazz")
+
+
+# ------------------------------------------------------------------------------------------ progress
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_draws_on_a_terminal_and_stays_quiet_elsewhere(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    shown = {}
+    for label, stream, enabled in (("terminal", _Terminal(), True), ("quiet", _Terminal(), False),
+                                   ("log file", io.StringIO(), True)):
+        bar = progress_bar(4, desc="train", stream=stream, enabled=enabled)
+        bar.set_postfix_str("loss 1.234", refresh=False)
+        bar.update(4)
+        bar.close()
+        shown[label] = stream.getvalue()
+    assert "train" in shown["terminal"] and "4/4" in shown["terminal"] and "loss 1.234" in shown["terminal"]
+    assert shown["quiet"] == "" and shown["log file"] == ""
+    monkeypatch.setenv("CI", "true")
+    stream = _Terminal()
+    progress_bar(4, stream=stream).close()
+    assert stream.getvalue() == ""
