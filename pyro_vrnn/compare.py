@@ -70,7 +70,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
     if not models:
         raise ValueError("no models to compare")
     if steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
+        raise ValueError(f"steps (--steps) must be >= 1, got {steps}")
     out = Path(out)
     dataset = load_data({"data": data, "data_options": data_options or {}})
     unit = unit or default_unit(dataset.kind)

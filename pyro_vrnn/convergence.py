@@ -76,11 +76,11 @@ class PlateauSchedule:
 
     def __post_init__(self):
         if not 0.0 < float(self.factor) < 1.0:
-            raise ValueError(f"the learning-rate factor (--lr-factor) must be in (0, 1), got {self.factor}")
+            raise ValueError(f"factor, the learning-rate factor (--lr-factor), must be in (0, 1), got {self.factor}")
         if not int(self.patience) >= 0:
-            raise ValueError(f"the learning-rate patience (--lr-patience) must be >= 0, got {self.patience}")
+            raise ValueError(f"patience, the learning-rate patience (--lr-patience), must be >= 0, got {self.patience}")
         if not float(self.min_lr) >= 0.0:
-            raise ValueError(f"the minimal learning rate (--min-lr) must be >= 0, got {self.min_lr}")
+            raise ValueError(f"min_lr, the minimal learning rate (--min-lr), must be >= 0, got {self.min_lr}")
 
     def optimizer(self, adam_args: dict) -> pyro.optim.PyroLRScheduler:
         """Pyro's per-parameter ``ReduceLROnPlateau`` around clipped Adam with ``adam_args``

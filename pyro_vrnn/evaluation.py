@@ -72,9 +72,9 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
     process, so the figures do not depend on the number of processes.
     """
     if num_particles < 1:
-        raise ValueError(f"--particles must be >= 1, got {num_particles}")
+        raise ValueError(f"num_particles (--particles) must be >= 1, got {num_particles}")
     if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"--chunk-size must be >= 1, got {chunk_size}")
+        raise ValueError(f"chunk_size (--chunk-size) must be >= 1, got {chunk_size}")
     if batch_size < 1:
         raise ValueError(f"batch size must be >= 1, got {batch_size}")
     if not sequences:
@@ -146,7 +146,7 @@ def check_estimators(estimators) -> tuple:
     names = tuple(estimators.split(",") if isinstance(estimators, str) else estimators)
     unknown = [e for e in names if e not in ESTIMATORS]
     if unknown or not names:
-        raise ValueError(f"unknown estimator(s) {unknown or names!r} (--estimator); expected a comma-separated "
+        raise ValueError(f"unknown estimator(s) {unknown or names!r} in estimators (--estimator); expected a comma-separated "
                          f"list of {', '.join(ESTIMATORS)}")
     return tuple(dict.fromkeys(("is",) + names))
 

@@ -172,7 +172,7 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
                                             **{k: config["training"][k] for k in RESUMABLE_CHANGES}}}
             log(f"resuming {run_dir} from step {payload['step']} ({path.name})")
         elif not overwrite:
-            raise CheckpointError(f"{run_dir} already holds a run; pass --resume to continue it or --overwrite "
+            raise CheckpointError(f"{run_dir} already holds a run; pass resume=True (--resume) to continue it or overwrite=True (--overwrite) "
                                   "to start again")
     config = {**config, "world_size": parallel.world_size if parallel is not None else 1,
               "precision": check_precision(precision)}

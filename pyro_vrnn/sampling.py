@@ -41,7 +41,7 @@ def generate_samples(model, normalizer, kind: str, num: int, length: int, seed: 
                      temperature: float = 1.0) -> torch.Tensor:
     """``(num, length, x_dim)`` samples in data units (float32 on CPU), drawn at ``temperature``."""
     if num < 1 or length < 1:
-        raise ValueError(f"--num and --length must be >= 1, got {num}, {length}")
+        raise ValueError(f"num and length (--num, --length) must be >= 1, got {num}, {length}")
     if seed is not None:
         pyro.set_rng_seed(seed)
     x = model.generate(num, length, temperature=temperature).detach().float().cpu()

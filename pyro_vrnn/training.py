@@ -61,7 +61,7 @@ class KLAnnealing:
         if not int(self.num_steps) >= 0:
             raise ValueError(f"KL annealing steps must be >= 0, got {self.num_steps}")
         if self.num_steps and not 0.0 < float(self.start) <= 1.0:  # poutine.scale needs a positive weight
-            raise ValueError(f"the initial KL weight (--kl-anneal-start) must be in (0, 1], got {self.start}")
+            raise ValueError(f"start, the initial KL weight (--kl-anneal-start), must be in (0, 1], got {self.start}")
 
     def __call__(self, step: int) -> float:
         if self.num_steps <= 0 or step >= self.num_steps:
@@ -107,9 +107,9 @@ def resolve_device(device="auto") -> torch.device:
     except (RuntimeError, TypeError):
         raise ValueError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but torch sees no CUDA device; use --device cpu or auto")
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device; use 'cpu' or 'auto'")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {device} was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)")
+        raise ValueError(f"device '{device}' was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
@@ -189,7 +189,7 @@ class Trainer:
         if isinstance(self.elbo, RenyiELBO) and float(self.annealing(0)) != 1.0:
             warnings.warn("KL annealing with the iwae objective scales log p(z) and log q(z) inside the "
                           "log-mean-exp of the importance weights: that is not KL annealing (nor a bound); "
-                          "use --kl-anneal-steps 0 with --elbo iwae", UserWarning)
+                          "use no annealing (KLAnnealing(0); --kl-anneal-steps 0) with iwae", UserWarning)
         self.early_stopping = EarlyStopping(patience)
         self.max_bad_steps = max_bad_steps
         self.parallel = parallel

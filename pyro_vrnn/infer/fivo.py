@@ -64,8 +64,8 @@ class FIVO(ELBO):
         m = self._sequence_model(model, guide)
         if annealing_factor != 1.0:
             warnings.warn("KL annealing with the fivo objective scales log p(z) - log q(z) inside the SMC "
-                          "weights: that is not KL annealing (nor a bound); use --kl-anneal-steps 0 with "
-                          "--elbo fivo", UserWarning)
+                          "weights: that is not KL annealing (nor a bound); use annealing_factor=1 "
+                          "(--kl-anneal-steps 0) with fivo", UserWarning)
         pyro.module(m.pyro_name, m)
         x, mask = m.check_inputs(x, mask)
         noise = SequenceNoise(sequence_seeds(None, x.shape[0]), x.device)
