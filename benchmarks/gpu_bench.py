@@ -152,7 +152,8 @@ def part_step(args) -> dict:
         elbo = make_elbo("trace")
         trainer = Trainer(model, lr=1e-4, elbo=AutocastELBO(elbo, device.type) if precision == "bf16" else elbo)
         with pyro.validation_enabled(False):
-            with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: _in_place_addmm_flops}) as counter:
+            counting = FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: _in_place_addmm_flops})
+            with counting as counter:
                 loss = trainer.step(x)
             flops = counter.get_total_flops()
             for _ in range(args.warmup):
@@ -210,7 +211,8 @@ def part_importance(args) -> dict:
                      "log_likelihood_dtype": str(ll.dtype), "log_likelihood_per_sequence": ll.tolist(),
                      "ess_mean": float(est.ess.mean()), "finite": bool(torch.isfinite(ll).all())})
     ok = all(r["finite"] and r["log_likelihood_dtype"] == "torch.float64" for r in runs)
-    diff = max(abs(a - b) for a, b in zip(runs[0]["log_likelihood_per_sequence"], runs[1]["log_likelihood_per_sequence"]))
+    fp32, bf16 = (r["log_likelihood_per_sequence"] for r in runs)
+    diff = max(abs(a - b) for a, b in zip(fp32, bf16))
     return {"status": "ok" if ok else "failed", "seconds": time.perf_counter() - start, "size": size_name,
             "batch": size["batch"], "steps": size["steps"], "particles": particles, "chunk_size": chunk,
             "bf16_minus_fp32_max_abs": diff if math.isfinite(diff) else None, "runs": runs}
@@ -274,7 +276,8 @@ def main(argv=None) -> int:
     if args.part == "summary":
         return 0 if part_summary(args)["ok"] else 1
     try:
-        record = {"tests": part_tests, "step": part_step, "importance": part_importance, "ddp": part_ddp}[args.part](args)
+        parts = {"tests": part_tests, "step": part_step, "importance": part_importance, "ddp": part_ddp}
+        record = parts[args.part](args)
     except subprocess.TimeoutExpired as error:
         record = {"status": "failed", "reason": f"timed out after {error.timeout:.0f} s", "seconds": error.timeout}
     write_part(args.out, args.part, record)

@@ -728,9 +728,14 @@ def main(argv=None) -> int:
     import torch
     from pyro.poutine.util import is_validation_enabled
 
+    from . import distributed
+
     threads, validation = torch.get_num_threads(), is_validation_enabled()
     with _one_line_warnings():
         try:
+            if distributed.launched_processes() > 1 and args.command not in ("train", "evaluate"):
+                raise ValueError(f"'{args.command}' runs in one process; under torchrun (RANK and WORLD_SIZE "
+                                 "set) only train and evaluate run, data parallel")
             return int(args.func(args) or 0)
         except (DataError, CheckpointError, ValueError, OSError) as error:
             return _fail(error, 2)
@@ -753,9 +758,8 @@ def main(argv=None) -> int:
         finally:  # leave an in-process caller (a notebook, a test) as it was
             torch.set_num_threads(threads)
             pyro.enable_validation(validation)
-            from .distributed import stop
-
-            stop()
+            if distributed.launched():  # leave the process group train/evaluate joined
+                distributed.stop()
 
 
 if __name__ == "__main__":

@@ -50,6 +50,11 @@ def launched() -> bool:
     return all(name in os.environ for name in LAUNCH_VARIABLES)
 
 
+def launched_processes() -> int:
+    """``WORLD_SIZE`` when launched (see :func:`launched`), else 1."""
+    return int(os.environ["WORLD_SIZE"]) if launched() else 1
+
+
 def _derived_seed(*numbers: int) -> int:
     """A 32-bit seed from a tuple of non-negative integers (NumPy's ``SeedSequence`` hash)."""
     return int(np.random.SeedSequence([int(n) for n in numbers]).generate_state(1, np.uint32)[0])
@@ -216,6 +221,7 @@ def start(device="auto", timeout_minutes: float = 30.0) -> tuple[DataParallel, t
 
 
 def stop() -> None:
-    """Leave the process group (if this process joined one)."""
+    """Leave the default process group, if there is one (the command line calls it when a command
+    it ran under a launcher ends)."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

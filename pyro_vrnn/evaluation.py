@@ -132,8 +132,8 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
         "ess_mean": sum(per_seq["ess"]) / n,
         "seconds": time.perf_counter() - start,
         "per_sequence": per_seq,
-        **(smc_columns(model, sequences, num_particles=num_particles, batch_size=batch_size, seed=seed)
-           if "smc" in estimators else {}),
+        **(smc_columns(model, sequences, num_particles=num_particles, batch_size=batch_size, seed=seed,
+                       parallel=parallel) if "smc" in estimators else {}),
     }
 
 
@@ -153,22 +153,26 @@ def check_estimators(estimators) -> tuple:
 
 @torch.no_grad()
 def smc_columns(model, sequences, *, num_particles: int = 100, batch_size: int = 8, seed: int | None = 0,
-                proposal: str = "guide", resampling: str = "systematic", ess_threshold: float = 0.5) -> dict:
+                proposal: str = "guide", resampling: str = "systematic", ess_threshold: float = 0.5,
+                parallel=None) -> dict:
     """The SMC column for :func:`evaluate_sequences`: keys ``smc_*``, summarized as the IS column is.
 
     Per sequence ``L_i = log p_hat(x_i)`` from :func:`~pyro_vrnn.infer.smc_estimate` (``K`` particles from
     the guide, systematic resampling when ``ESS < K / 2``); sequence ``i`` of ``sequences`` is filtered
     with seed ``seed * 1000003 + i``, so the figures do not depend on ``batch_size``. Also the effective
     sample size (mean and minimum over each sequence's steps, after weighting) and the number of
-    resampling events, per sequence (``smc_per_sequence``) and overall.
+    resampling events, per sequence (``smc_per_sequence``) and overall. ``parallel``: the batches are
+    dealt to the processes and the per-sequence results gathered (the same figures: the seeds are per sequence).
     """
     ref = model._reference_tensor()
     base = int(torch.randint(0, 2**40, ()).item()) if seed is None else seed * 1000003
     order = sorted(range(len(sequences)), key=lambda i: sequences[i].shape[0])
     fields = ("log_likelihood", "ess_mean", "ess_min", "resampling_events", "num_steps")
     per_seq = {f: [0.0] * len(sequences) for f in fields}
-    start = time.perf_counter()
-    for b in range(0, len(order), batch_size):
+    start, est = time.perf_counter(), None
+    for number, b in enumerate(range(0, len(order), batch_size)):
+        if parallel is not None and not parallel.owns_batch(number):
+            continue
         idx = order[b:b + batch_size]
         x, mask = pad_batch([sequences[i] for i in idx])
         x, mask = x.to(ref.device, ref.dtype), mask.to(ref.device)
@@ -178,13 +182,15 @@ def smc_columns(model, sequences, *, num_particles: int = 100, batch_size: int =
         for f, column in zip(fields, values):
             for i, v in zip(idx, column.tolist()):
                 per_seq[f][i] = float(v)
+    if parallel is not None:  # each process filled its own batches' entries, zeros elsewhere
+        per_seq = parallel.combine(per_seq)
     ll, steps = per_seq["log_likelihood"], per_seq["num_steps"]
     ll_mean, ll_se = _mean_se(ll)
     ll_step, ll_step_se = _ratio_se(ll, steps)
     events = sum(per_seq["resampling_events"])
     return {
-        "smc_label": est.label,
-        "smc_num_particles": est.num_particles,
+        "smc_label": est.label if est is not None else None,  # None only in a process that had no batch
+        "smc_num_particles": est.num_particles if est is not None else num_particles,
         "smc_proposal": proposal, "smc_resampling": resampling, "smc_ess_threshold": ess_threshold,
         "smc_log_likelihood": ll_mean,
         "smc_log_likelihood_se": ll_se,

@@ -211,12 +211,14 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
         last_saved[0] = trainer.step_count
 
     def callback(trainer_, record):
-        if record.get("best"):
+        if record.get("best") and writes:
             save_best_checkpoint(run_dir, trainer=trainer_, config=config, normalizer_state=normalizer_state)
         if every and trainer_.step_count % every == 0:
             checkpoint()
 
     def plot():
+        if not writes:
+            return
         from .plots import plot_history
 
         best = trainer.early_stopping.best_step

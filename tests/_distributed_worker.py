@@ -7,10 +7,12 @@ It trains, each process on its share of every batch, and writes ``OUT.rank{r}.pt
 
 - ``vrnn``: a small VRNN (float32) after ``VRNN_STEPS`` steps: its parameters and whether all
   processes hold bit-identical ones (:meth:`DataParallel.parameters_agree`);
-- ``evaluation``: that VRNN's importance-sampled evaluation of 5 sequences, batches dealt to the
-  two processes and the per-sequence results gathered;
+- ``evaluation``, ``smc``: that VRNN's importance-sampled and SMC evaluation of 5 sequences, batches
+  dealt to the two processes and the per-sequence results gathered;
 - ``rnn``: an RNN in float64 after ``RNN_STEPS`` steps on 9 sequences in batches of 4 (each epoch's
-  last batch has one sequence, so one process has none): its parameters and per-step losses.
+  last batch has one sequence, so one process has none): its parameters and per-step losses;
+- ``run``: ``train_run`` with validation, early-stopping bookkeeping and a plateau LR schedule, each
+  process given its own run folder ``OUT.run{r}``: only rank 0's may exist afterwards.
 """
 
 import os
@@ -62,7 +64,7 @@ def evaluate(model, parallel):
     from pyro_vrnn.evaluation import evaluate_sequences
 
     return evaluate_sequences(model, sequences(5, 2, seed=11), num_particles=6, batch_size=2, seed=0,
-                              parallel=parallel)
+                              parallel=parallel, estimators=("is", "smc"))
 
 
 def train_vrnn(parallel):
@@ -71,6 +73,17 @@ def train_vrnn(parallel):
     trainer = Trainer(model, lr=0.02, annealing=KLAnnealing(num_steps=3, start=0.2), parallel=parallel)
     trainer.fit(sequences(10, 2), VRNN_STEPS, 5, progress=False, generator=torch.Generator().manual_seed(1))
     return model, parallel.parameters_agree(model)
+
+
+def train_a_run(folder: str, parallel) -> None:
+    from pyro_vrnn.runs import make_config, train_run
+    from pyro_vrnn.zoo import model_spec
+
+    spec = model_spec("vrnn-normal", 88, kind="music", h_dim=6, z_dim=2, feature_dims=(6,), hidden_dims=(6,))
+    options = {"num_train": 7, "num_valid": 3, "num_test": 2, "lengths": (4, 9)}
+    config = make_config(spec, "music-synthetic", data_options=options, seed=0, steps=4, batch_size=3,
+                         valid_every=2, checkpoint_every=2, patience=5, lr_schedule="plateau")
+    train_run(config, folder, device="cpu", progress=False, parallel=parallel)
 
 
 def main(out: str) -> int:
@@ -82,9 +95,10 @@ def main(out: str) -> int:
         model, agree = train_vrnn(parallel.with_seed(0))
         evaluation = evaluate(model, parallel)
         rnn, losses = train_rnn(parallel.with_seed(0))
+        train_a_run(f"{out}.run{parallel.rank}", parallel)
         torch.save({"vrnn": {k: v.detach().clone() for k, v in model.state_dict().items()}, "agree": agree,
-                    "evaluation": evaluation["per_sequence"], "rnn": rnn, "rnn_losses": losses},
-                   f"{out}.rank{parallel.rank}.pt")
+                    "evaluation": evaluation["per_sequence"], "smc": evaluation["smc_per_sequence"], "rnn": rnn,
+                    "rnn_losses": losses}, f"{out}.rank{parallel.rank}.pt")
     finally:
         distributed.stop()
     return 0

@@ -39,9 +39,14 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def two_workers(tmp_path_factory):
+def worker_output(tmp_path_factory):
+    return tmp_path_factory.mktemp("workers") / "result"
+
+
+@pytest.fixture(scope="module")
+def two_workers(worker_output):
     """Both processes' results from ``_distributed_worker.py``."""
-    out = tmp_path_factory.mktemp("workers") / "result"
+    out = worker_output
     env = {**ENV, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
     procs = [subprocess.Popen([sys.executable, str(TESTS / "_distributed_worker.py"), str(out)],
                               env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}, stdout=subprocess.PIPE,
@@ -88,6 +93,8 @@ def test_evaluation_on_two_processes_gathers_what_one_process_gives_with_the_sam
     alone = worker.evaluate(model, DataParallel(rank=0, world_size=1))
     assert two_workers[0]["evaluation"] == two_workers[1]["evaluation"] == alone["per_sequence"]
     assert all(v != 0.0 for v in alone["per_sequence"]["log_likelihood"])  # every sequence was evaluated
+    plain = worker.evaluate(model, None)  # SMC seeds each sequence itself: one process gives the same
+    assert two_workers[0]["smc"] == two_workers[1]["smc"] == plain["smc_per_sequence"]
 
 
 # ---------------------------------------------------------------------------- the command line under torchrun
@@ -182,12 +189,19 @@ def test_a_run_killed_in_one_process_resumes_to_the_uninterrupted_result(killed_
                                                                                   .read_text())["train"]]
 
 
-def test_rank_zero_alone_writes_the_run_folder_and_records_the_world_size(killed_and_uninterrupted):
+def test_rank_zero_alone_writes_the_run_folder(two_workers, worker_output):
+    rank0, rank1 = Path(f"{worker_output}.run0"), Path(f"{worker_output}.run1")  # a folder each
+    assert not rank1.exists()
+    assert sorted(p.name for p in rank0.iterdir()) == ["checkpoint.best.pt", "checkpoint.prev.pt", "checkpoint.pt",
+                                                       "config.json", "history.json", "training.png"]
+    assert json.loads((rank0 / "config.json").read_text())["world_size"] == 2
+
+
+def test_config_records_the_world_size_and_no_temporary_file_is_left(killed_and_uninterrupted):
     full = killed_and_uninterrupted[0]
     config = json.loads((full / "config.json").read_text())
     assert config["world_size"] == 2 and config["training"]["batch_size"] == 5
-    assert sorted(p.name for p in full.iterdir()) == ["checkpoint.prev.pt", "checkpoint.pt", "config.json",
-                                                      "history.json"]
+    assert not [p.name for p in full.iterdir() if p.name.startswith(".")]
 
 
 def test_resuming_on_one_process_continues_from_the_two_process_checkpoint(killed_and_uninterrupted, tmp_path):
@@ -221,3 +235,12 @@ def test_evaluate_under_a_launcher_writes_the_json_of_a_single_process(killed_an
     assert set(json.loads(plain.read_text())) == set(gathered)
     assert gathered["per_sequence"] == evaluate_run(run, "test", num_particles=6, batch_size=2, seed=0,
                                                     parallel=DataParallel(0, 1))["per_sequence"]
+
+
+def test_commands_that_would_repeat_their_work_in_every_process_refuse_under_a_launcher(monkeypatch, tmp_path,
+                                                                                      capsys):
+    for name, value in {"RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["prepare", "--data", "music-synthetic", "--out", str(tmp_path / "corpus")]) == 2
+    assert "only train and evaluate" in capsys.readouterr().err
+    assert not (tmp_path / "corpus").exists()

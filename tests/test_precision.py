@@ -55,7 +55,8 @@ def test_the_cli_records_the_precision_of_training_and_evaluation(tmp_path):
     assert json.loads((run / "config.json").read_text())["precision"] == "bf16"
     assert main(["train", "--out", str(run), "--resume", "--steps", "3", "--quiet"]) == 0  # kept on resume
     assert json.loads((run / "config.json").read_text())["precision"] == "bf16"
-    assert main(["evaluate", str(run), "--particles", "4", "--precision", "bf16", "--json", str(tmp_path / "e.json")]) == 0
+    evaluate = ["evaluate", str(run), "--particles", "4", "--precision", "bf16", "--json", str(tmp_path / "e.json")]
+    assert main(evaluate) == 0
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["precision"] == "bf16" and all(v < 0 for v in result["per_sequence"]["log_likelihood"])
 
