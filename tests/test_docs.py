@@ -67,11 +67,14 @@ def public_names(module) -> list:
 
 
 def where_documented(module_name, name):
-    """The ids a name may be documented under: the module users import it from, or where it is defined."""
+    """The ids a name may be documented under: the module users import it from, or, for a class or
+    function, the module that defines it or a package above it that re-exports it
+    (``pyro_vrnn.infer.FIVO`` for ``pyro_vrnn.infer.fivo.FIVO``)."""
     obj = getattr(importlib.import_module(module_name), name)
     places = [f"{module_name}.{name}"]
     if inspect.isclass(obj) or inspect.isfunction(obj):
-        places.append(f"{obj.__module__}.{obj.__qualname__}")
+        parts = obj.__module__.split(".")
+        places += [f"{'.'.join(parts[:n])}.{obj.__qualname__}" for n in range(1, len(parts) + 1)]
     return places
 
 
