@@ -70,10 +70,10 @@ LOST_FILE_CASES = {
     "evaluate --json a link to the checkpoint": (
         lambda r, p: ["evaluate", str(r), "--json", str(_link(p, r.parent / "link.json")), "--particles", "2"],
         ("checkpoint.pt", None)),
-    "sample into a folder holding the user's WAV": (lambda r, p: ["sample", str(r), "--num", "1", "--out", str(p.parent)],
-                                                    ("mine/sample_0.wav", b"RIFF my recording")),
-    "sample into a folder holding the user's PNG": (lambda r, p: ["sample", str(r), "--num", "1", "--out", str(p.parent)],
-                                                    ("figs/samples.png", b"\x89PNG my figure")),
+    "sample into a folder holding the user's WAV": (
+        lambda r, p: ["sample", str(r), "--num", "1", "--out", str(p.parent)], ("mine/sample_0.wav", b"RIFF mine")),
+    "sample into a folder holding the user's PNG": (
+        lambda r, p: ["sample", str(r), "--num", "1", "--out", str(p.parent)], ("figs/samples.png", b"\x89PNG mine")),
     "sample --out RUN/checkpoint.pt": (lambda r, p: ["sample", str(r), "--num", "1", "--out", str(p)],
                                        ("checkpoint.pt", None)),
     "train into a folder with a foreign config.json": (lambda r, p: [*TRAIN, "--steps", "1", "--out", str(p.parent)],

@@ -405,7 +405,8 @@ def test_mutated_music_pickle_and_stroke3_npz_give_data_or_a_data_error(tmp_path
 PICKLE_ATTACKS = {
     "os.system": b"cos\nsystem\n(S'true'\ntR.",
     "builtins.eval": b"c__builtin__\neval\n(S'1'\ntR.",
-    "bytearray(10**9) via copyreg": b"\x80\x02ccopy_reg\n_reconstructor\ncbuiltins\nbytearray\nh\x01J\x00\xca\x9a;\x87R.",
+    "bytearray(10**9) via copyreg": (b"\x80\x02ccopy_reg\n_reconstructor\ncbuiltins\nbytearray\nh\x01"
+                                     b"J\x00\xca\x9a;\x87R."),
     "numpy.ndarray((10**12,))": b"\x80\x02cnumpy\nndarray\n\x8a\x05\x00\x10\xa5\xd4\xe8\x85\x85R.",
     "_codecs.encode to zlib": b"\x80\x02c_codecs\nencode\nX\x03\x00\x00\x00abcX\x04\x00\x00\x00zlib\x86R.",
     "a list that contains itself": b"\x80\x02]q\x00h\x00a.",
