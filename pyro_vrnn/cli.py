@@ -185,6 +185,10 @@ _positive_int = _checked(int, lambda v: v >= 1, "a positive integer")
 _nonnegative_int = _checked(int, lambda v: v >= 0, "an integer >= 0")
 _positive_float = _checked(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 _nonnegative_float = _checked(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
+_unit_interval = _checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+_seed = _checked(int, lambda v: 0 <= v < 2 ** 32, "an integer from 0 to 2**32 - 1")
+MAX_THREADS = 1024
+_thread_count = _checked(int, lambda v: 1 <= v <= MAX_THREADS, f"a whole number from 1 to {MAX_THREADS}")
 
 
 def _dims(text):
@@ -270,7 +274,8 @@ def _add_training_args(parser, defaults: dict):
     group.add_argument("--kl-anneal-steps", type=_nonnegative_int, metavar="N",
                        help="KL annealing: scale the latent terms from --kl-anneal-start up to 1 over N steps "
                             "[default: 0 = off]")
-    group.add_argument("--kl-anneal-start", type=float, metavar="BETA", help="initial KL weight [default: 0.1]")
+    group.add_argument("--kl-anneal-start", type=_unit_interval, metavar="BETA",
+                       help="initial KL weight, in (0, 1] [default: 0.1]")
     group.add_argument("--bucket-by-length", action="store_true", default=None,
                        help="batch sequences of similar length together (less padding)")
     group.add_argument("--valid-every", type=_nonnegative_int, metavar="N",
@@ -339,9 +344,9 @@ def _add_estimator_arg(parser):
 
 def _add_runtime_args(parser, *, seed_help="seed of parameters, batches and latent noise [default: 0]"):
     group = parser.add_argument_group("runtime")
-    group.add_argument("--seed", type=int, default=None, help=seed_help)
+    group.add_argument("--seed", type=_seed, default=None, help=seed_help)
     group.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
-    group.add_argument("--threads", type=_positive_int, help="torch CPU threads [default: 1 on CPU: nets of the "
+    group.add_argument("--threads", type=_thread_count, help="torch CPU threads [default: 1 on CPU: nets of the "
                        "default sizes gain nothing from more, and on a busy machine extra threads slow torch down "
                        "many times; raise it for paper-sized models]")
     group.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
@@ -750,8 +755,9 @@ def main(argv=None) -> int:
                 return _fail(out_of_memory_message(error, args.command, COMMAND_KNOBS.get(args.command, "")), 1)
             if os.environ.get(TRACEBACK_ENV_VAR):
                 raise
-            return _fail(f"unexpected {type(error).__name__}: {error} (a bug in pyro-vrnn or an input it does not "
-                         f"check yet; please report it. {TRACEBACK_ENV_VAR}=1 shows the traceback)", 2)
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            return _fail(f"unexpected {type(error).__name__}: {first_line} (a bug in pyro-vrnn or an input it does "
+                         f"not check yet; please report it. {TRACEBACK_ENV_VAR}=1 shows the traceback)", 2)
         except KeyboardInterrupt:
             print(f"{PROG}: interrupted", file=sys.stderr)
             return 130

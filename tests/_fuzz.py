@@ -48,23 +48,20 @@ def deadline(seconds, what="the call"):
 
 
 _CHILD = """\
-import json, resource, sys, time, tracemalloc
+import json, resource, sys, time
 resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
 {imports}
 def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 for name, statement in {cases!r}.items():
     before, start = peak_mb(), time.perf_counter()
-    tracemalloc.start()
     try:
         exec(statement)
         raised, message = None, ""
     except BaseException as error:
         raised, message = type(error).__name__, str(error)
-    traced = tracemalloc.get_traced_memory()[1] / 2 ** 20
-    tracemalloc.stop()
     print(json.dumps({{"case": name, "raised": raised, "message": message, "seconds": time.perf_counter() - start,
-                      "memory_growth_mb": max(peak_mb() - before, traced)}}), flush=True)
+                      "memory_growth_mb": peak_mb() - before}}), flush=True)
 """
 
 
@@ -79,8 +76,9 @@ def isolated_process(cases, imports="from pyro_vrnn.data import *", cwd=None):
 
 
 def outcomes(process, cases, timeout=60):
-    """For each case: ``{"raised", "message", "seconds", "memory_growth_mb"}`` (the growth of the
-    process's peak memory or the peak of traced allocations, whichever is larger). A case the child
+    """For each case: ``{"raised", "message", "seconds", "memory_growth_mb"}`` (how much the process's
+    peak resident memory grew during the case; the cases run in turn, so each is measured against
+    the peak the ones before it left). A case the child
     never reported (it died: a crash, the memory limit; or ran past ``timeout``) says so."""
     try:
         out, err = process.communicate(timeout=timeout)

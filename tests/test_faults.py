@@ -705,7 +705,7 @@ def _error_cases(root):
         "bad dims": ([*train, "--feature-dims", "4,x", "--out", out], "--feature-dims"),
         "nan lr": ([*train, "--lr", "nan", "--out", out], "--lr: expected a positive number"),
         "negative KL start": ([*train, "--steps", "1", "--kl-anneal-steps", "3", "--kl-anneal-start", "-5",
-                               "--out", str(root / "kl")], "must be in (0, 1], got -5"),
+                               "--out", str(root / "kl")], "--kl-anneal-start: expected a number in (0, 1], got '-5'"),
         "unknown device": ([*train, "--device", "tpu9", "--out", out], "unknown device 'tpu9'"),
         "cuda without GPU": ([*train, "--device", "cuda", "--out", out], "no CUDA device"),
         "run exists without --resume": ([*train, "--steps", "1", "--out", run], "pass --resume"),

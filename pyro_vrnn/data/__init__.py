@@ -9,7 +9,10 @@ Loaders: :func:`load_music` (Boulanger-Lewandowski pickles -> 88-d piano rolls),
 :func:`load_speech` (WAV / FLAC / NIST SPHERE folders -> 200-sample frames),
 :func:`load_handwriting` (IAM-OnDB XML or stroke-3 npz -> ``(dx, dy, pen)``), and
 :func:`load_dataset` for ``OFFLINE_DATASETS`` (seeded synthetic sets) or ``"KIND:PATH"``.
-Every problem with the data raises :class:`DataError`.
+Every problem with the data raises :class:`DataError`; every option is checked where it enters
+(:mod:`~pyro_vrnn.data.options`), and every file is opened through one guard
+(:mod:`~pyro_vrnn.data.files`: regular files of bounded size; pickles, archives and XML bounded in
+what they expand to).
 """
 
 from .audio import frames_to_waveform, read_audio, waveform_to_frames, write_wav

@@ -177,7 +177,7 @@ def _read_member(archive, member, limit, path):
                 return b"".join(parts)
             total += len(chunk)
             if total > limit:
-                raise DataError(too_large(f"array {member!r} once decompressed", total, limit, "max_expanded_bytes"),
+                raise DataError(too_large(f"what array {member!r} decompresses to", total, limit, "max_expanded_bytes"),
                                 path)
             parts.append(chunk)
 
@@ -203,7 +203,7 @@ def read_npz_arrays(path, keys=None, max_bytes=None, max_expanded_bytes=None):
             wanted = {key: members[key] for key in (members if keys is None else keys) if key in members}
             declared = sum(archive.getinfo(m).file_size for m in wanted.values())
             if declared > limit:
-                raise DataError(too_large(f"the archive's arrays {sorted(wanted)} once decompressed", declared, limit,
+                raise DataError(too_large(f"what its arrays {sorted(wanted)} decompress to", declared, limit,
                                           "max_expanded_bytes"), path)
             arrays = {}
             for key, member in wanted.items():

@@ -25,6 +25,8 @@ NUM_NOTES = HIGHEST_NOTE - LOWEST_NOTE + 1  # 88
 
 
 def _as_note(value, path, where):
+    if type(value) is int and LOWEST_NOTE <= value <= HIGHEST_NOTE:  # the common case, fast
+        return value
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, numbers.Real)):
         raise DataError(f"a note must be a MIDI number, got {type(value).__name__} {value!r}", path, where)
     if isinstance(value, numbers.Integral):

@@ -101,7 +101,8 @@ class Normalizer:
         if not values or sum(v.numel() for v in values) == 0:
             raise DataError("cannot fit a normalizer on an empty training split")
         flat = torch.cat(values)
-        std = _checked_std(flat.std(unbiased=False).item(), flat.abs().max().item(), f"values of dims {list(scaled_dims)}")
+        std = _checked_std(flat.std(unbiased=False).item(), flat.abs().max().item(),
+                           f"values of dims {list(scaled_dims)}")
         x_dim = seqs[0].shape[-1]
         scale = torch.ones(x_dim, dtype=torch.float64)
         scale[list(scaled_dims)] = std

@@ -43,8 +43,9 @@ def real_number(option, value, *, above=None, at_least=None, below=None, at_most
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         _fail(option, allowed, value)
     value = float(value)
-    if (not math.isfinite(value) or (above is not None and value <= above) or (at_least is not None and value < at_least)
-            or (below is not None and value >= below) or (at_most is not None and value > at_most)):
+    if (not math.isfinite(value) or (above is not None and value <= above)
+            or (at_least is not None and value < at_least) or (below is not None and value >= below)
+            or (at_most is not None and value > at_most)):
         _fail(option, allowed, value)
     return value
 

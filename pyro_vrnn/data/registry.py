@@ -17,10 +17,11 @@ what is allowed); running out of memory while loading is a :class:`DataError` to
 training sizes.
 """
 
+import inspect
 import os
 
 from .errors import DataError
-from .handwriting import load_handwriting
+from .handwriting import load_handwriting, load_iam_ondb, load_stroke3
 from .music import load_music
 from .prepared import open_prepared
 from .speech import load_speech
@@ -36,6 +37,25 @@ _OFFLINE_BUILDERS = {
 _FILE_LOADERS = {"music": load_music, "speech": load_speech, "handwriting": load_handwriting,
                  "prepared": open_prepared}
 DATA_KINDS = tuple(_FILE_LOADERS)
+
+
+def _check_option_names(function, kwargs, what):
+    """Refuse keyword options ``function`` does not take, listing those it does."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return
+    accepted = [p.name for p in parameters
+                if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and p.name not in ("path", "name"))]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise DataError(f"bad options for {what}: unknown option{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(map(repr, unknown))}; its options are {', '.join(accepted)}")
+
+
+def _allocation_failed(error):
+    """A ``MemoryError``, or torch's allocator reporting it could not allocate."""
+    return isinstance(error, MemoryError) or any(text in str(error).lower() for text in (
+        "out of memory", "can't allocate memory", "cannot allocate memory"))
 
 
 def _inside(path, folder):
@@ -73,11 +93,14 @@ def load_dataset(spec, **kwargs):
     if not isinstance(spec, str) or not spec:
         raise DataError(f"dataset spec must be a non-empty string, got {spec!r}")
     if spec in _OFFLINE_BUILDERS:
+        _check_option_names(_OFFLINE_BUILDERS[spec], kwargs, spec)
         try:
             return _OFFLINE_BUILDERS[spec](**kwargs)
         except TypeError as exc:
             raise DataError(f"bad options for {spec}: {exc}") from None
-        except MemoryError:
+        except (MemoryError, RuntimeError) as exc:
+            if not _allocation_failed(exc):
+                raise
             raise DataError(f"out of memory generating {spec} with options {kwargs}; ask for fewer or shorter "
                             "sequences") from None
     kind, sep, path = spec.partition(":")
@@ -85,10 +108,14 @@ def load_dataset(spec, **kwargs):
         raise DataError(f"unknown dataset {spec!r}: expected one of {OFFLINE_DATASETS} or KIND:PATH with "
                         f"KIND in {list(DATA_KINDS)}")
     resolved = resolve_data_path(path, kind)
+    _check_option_names(load_iam_ondb if kind == "handwriting" and os.path.isdir(resolved) else
+                        load_stroke3 if kind == "handwriting" else _FILE_LOADERS[kind], kwargs, f"{kind} data")
     try:
         return _FILE_LOADERS[kind](resolved, name=spec, **kwargs)
     except TypeError as exc:
         raise DataError(f"bad options for {kind} data: {exc}", resolved) from None
-    except MemoryError:
+    except (MemoryError, RuntimeError) as exc:
+        if not _allocation_failed(exc):
+            raise
         raise DataError("out of memory while loading this data (the data are larger than this machine's memory; "
                         "a part of it, e.g. --data-option max_files=N for speech, may fit)", resolved) from None

@@ -20,6 +20,7 @@ strings; stroke-3 ``.npz`` files hold numpy object arrays of int arrays. :func:`
 import io
 import math
 import pickle
+from collections import OrderedDict
 
 import numpy as np
 
@@ -118,11 +119,19 @@ def _scalar(dtype, data=None):
 _CHECKED = {("builtins", "bytes"): _bytes_from_text(bytes), ("builtins", "bytearray"): _bytes_from_text(bytearray),
             ("_codecs", "encode"): _codecs_encode, ("numpy", "ndarray"): _ndarray_called}
 for _module in ("numpy.core.multiarray", "numpy._core.multiarray"):
-    _CHECKED[(_module, "_reconstruct")] = _reconstruct
     _CHECKED[(_module, "scalar")] = _scalar
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
+    """The restricted unpickler; ``arrays_built`` counts the arrays it reconstructed (each needs
+    :func:`_plain_arrays` afterwards)."""
+
+    arrays_built = 0
+
+    def _reconstruct(self, subtype, shape, dtype):
+        self.arrays_built += 1
+        return _reconstruct(subtype, shape, dtype)
+
     def find_class(self, module, name):
         if (module, name) in _ALLOWED_GLOBALS:
             if module == "copy_reg":
@@ -130,79 +139,101 @@ class _RestrictedUnpickler(pickle.Unpickler):
             if module == "__builtin__":
                 module = "builtins"
                 name = {"long": "int"}.get(name, name)
+            if name == "_reconstruct":  # numpy's, counted
+                return self._reconstruct
             if (module, name) in _CHECKED:
                 return _CHECKED[(module, name)]
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a data file")
 
 
-def _children(obj):
-    if isinstance(obj, dict):
-        return [item for pair in obj.items() for item in pair]
-    if isinstance(obj, np.ndarray):  # of object dtype
-        return obj.reshape(-1).tolist()
-    return list(obj)
+_CONTAINER_TYPES = frozenset({list, tuple, dict, set, frozenset, OrderedDict})
+_ARRAY_TYPES = frozenset({np.ndarray, _ArrayUnderConstruction})
+#: leaves of a fixed size: what a number (or None) costs
+_NUMBER_TYPES = frozenset({int, float, bool, complex, type(None), np.int8, np.int16, np.int32, np.int64, np.uint8,
+                           np.uint16, np.uint32, np.uint64, np.float16, np.float32, np.float64, np.bool_})
 
 
 def _is_container(obj):
-    return isinstance(obj, (list, tuple, dict, set, frozenset)) or (isinstance(obj, np.ndarray) and obj.dtype.hasobject)
+    kind = type(obj)
+    return kind in _CONTAINER_TYPES or (kind in _ARRAY_TYPES and obj.dtype.hasobject)
+
+
+def _items(obj):
+    """What a container refers to: elements, or a dict's keys and values, or an object array's items."""
+    if isinstance(obj, dict):
+        return [*obj.keys(), *obj.values()]
+    if isinstance(obj, np.ndarray):
+        return obj.reshape(-1).tolist()
+    return obj
 
 
 def _own_bytes(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.size * _SLOT_BYTES if obj.dtype.hasobject else obj.nbytes
-    if isinstance(obj, (str, bytes, bytearray)):
-        return max(len(obj), _SLOT_BYTES)
-    if isinstance(obj, (list, tuple, dict, set, frozenset)):
+    """A container's slots, or a leaf's size: a number 8, a string its length, an array its ``nbytes``."""
+    kind = type(obj)
+    if kind in _CONTAINER_TYPES:
         return _SLOT_BYTES * (1 + len(obj) * (2 if isinstance(obj, dict) else 1))
+    if kind in _ARRAY_TYPES:
+        return obj.size * _SLOT_BYTES if obj.dtype.hasobject else obj.nbytes
+    if kind in (str, bytes, bytearray):
+        return max(len(obj), _SLOT_BYTES)
     return _SLOT_BYTES
 
 
 def expanded_bytes(root, limit):
     """What ``root`` expands to when every reference is followed (a list referenced ``n`` times
     counts ``n`` times): ``8`` bytes a number or container slot, an array's ``nbytes``, a string's
-    length. Linear in the number of *distinct* objects and references, so a memo bomb costs no more
-    than its size to measure. Stops with ``None`` as soon as the total passes ``limit``; raises
-    ``ValueError`` on a reference cycle."""
-    sizes = {}      # id -> expanded size of a container already measured (objects stay alive meanwhile)
-    visiting = set()
-    stack = [(root, False)]
+    length. Linear in the number of *distinct* objects and references (each container's size is
+    computed once), so a memo bomb costs no more than its size to measure. Returns ``None`` as
+    soon as the total passes ``limit``; raises ``ValueError`` on a reference cycle."""
+    if not _is_container(root):
+        size = _own_bytes(root)
+        return size if size <= limit else None
+    sizes = {}       # id -> expanded size of a container measured (the objects stay alive meanwhile)
+    expanding = set()  # containers whose items are being measured: the path from the root
+    stack = [root]
     while stack:
-        obj, children_done = stack.pop()
-        if not _is_container(obj):
-            continue
+        obj = stack[-1]
         key = id(obj)
-        if children_done:
-            visiting.discard(key)
-            total = _own_bytes(obj)
-            for child in _children(obj):
-                total += sizes[id(child)] if _is_container(child) else _own_bytes(child)
-                if total > limit:
-                    return None
-            sizes[key] = total
-            continue
         if key in sizes:
+            stack.pop()
             continue
-        if key in visiting:
-            raise ValueError("the data hold a reference cycle")
-        visiting.add(key)
-        stack.append((obj, True))
-        for child in _children(obj):
-            if _is_container(child):
-                if id(child) in visiting:
-                    raise ValueError("the data hold a reference cycle")
-                if id(child) not in sizes:
-                    stack.append((child, False))
-    total = sizes.get(id(root), _own_bytes(root))
-    return total if total <= limit else None
+        items = _items(obj)
+        if key not in expanding:
+            if set(map(type, items)) <= _NUMBER_TYPES:  # numbers only (a time step's notes): no walk
+                sizes[key] = _own_bytes(obj) + _SLOT_BYTES * len(items)
+                if sizes[key] > limit:
+                    return None
+                stack.pop()
+                continue
+            expanding.add(key)
+            pushed = set()
+            for child in items:
+                if _is_container(child) and id(child) not in sizes and id(child) not in pushed:
+                    if id(child) in expanding:
+                        raise ValueError("the data hold a reference cycle")
+                    pushed.add(id(child))
+                    stack.append(child)
+            continue
+        expanding.discard(key)  # every container item is measured now
+        total = _own_bytes(obj)
+        for child in items:
+            total += sizes[id(child)] if id(child) in sizes else _own_bytes(child)
+        if total > limit:
+            return None
+        sizes[key] = total
+        stack.pop()
+    return sizes[id(root)]
 
 
 def _plain_arrays(obj):
     """Replace every :class:`_ArrayUnderConstruction` in ``obj`` by a plain ndarray view (in place
-    for mutable containers); returns the possibly replaced ``obj``."""
+    for lists, dicts and object arrays; tuples and sets are immutable, and an array inside one stays
+    the subclass, which behaves the same); returns the possibly replaced ``obj``."""
     def plain(x):
         return x.view(np.ndarray) if type(x) is _ArrayUnderConstruction else x
-    seen, stack, root = set(), [plain(obj)], plain(obj)
+    root = plain(obj)
+    seen, stack = set(), [root]
     while stack:
         x = stack.pop()
         if id(x) in seen or not _is_container(x):
@@ -218,8 +249,7 @@ def _plain_arrays(obj):
             for i, v in enumerate(flat.tolist()):
                 if type(v) is _ArrayUnderConstruction:
                     flat[i] = plain(v)
-        # tuples and sets are immutable: arrays inside them stay (equal in every use) subclass views
-        stack.extend(_children(x))
+        stack.extend(item for item in _items(x) if _is_container(item))
     return root
 
 
@@ -229,7 +259,8 @@ def safe_loads(data, path=None, encoding="latin1", max_expanded_bytes=None):
     expanded content (see :func:`expanded_bytes`)."""
     limit = byte_limit("max_expanded_bytes", max_expanded_bytes, MAX_EXPANDED_BYTES)
     try:
-        value = _RestrictedUnpickler(io.BytesIO(data), encoding=encoding).load()
+        unpickler = _RestrictedUnpickler(io.BytesIO(data), encoding=encoding)
+        value = unpickler.load()
         size = expanded_bytes(value, limit)
     except DataError:
         raise
@@ -242,7 +273,7 @@ def safe_loads(data, path=None, encoding="latin1", max_expanded_bytes=None):
     if size is None:
         raise DataError(too_large("what the pickle expands to (shared references counted each time)", limit + 1,
                                   limit, "max_expanded_bytes"), path)
-    return _plain_arrays(value)
+    return _plain_arrays(value) if unpickler.arrays_built else value
 
 
 def safe_load_file(path, encoding="latin1", max_bytes=None, max_expanded_bytes=None):

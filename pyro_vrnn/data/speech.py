@@ -108,6 +108,10 @@ def frames_dataset_from_waveforms(waveforms, name, frame_size=200, chunk_length=
     frame_size = options.whole_number("frame_size", frame_size, minimum=1)
     chunk_length = options.whole_number("chunk_frames", chunk_length, minimum=1, allow_none=True)
     sample_rate = options.whole_number("sample_rate", sample_rate, minimum=1)
+    longest = max((len(w) for w in waveforms["train"]), default=0)
+    if longest < frame_size:
+        raise DataError(f"frame_size {frame_size} is longer than every training utterance (the longest has "
+                        f"{longest} samples)", (info or {}).get("source"))
     normalizer = Normalizer.fit_global(waveforms["train"], x_dim=frame_size)
     mean, std = float(normalizer.shift[0]), float(normalizer.scale[0])
     splits = {}
