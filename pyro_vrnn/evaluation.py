@@ -65,7 +65,8 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
     Sequences are evaluated in length-sorted batches of ``batch_size`` (so little padding), particles
     in chunks of ``chunk_size`` (default: :func:`auto_chunk_size`). ``seed`` (if not None) seeds Pyro
     first, so the same seed and model give the same numbers. Returns a JSON-ready dict: the summary
-    figures (see the module docstring) and ``per_sequence`` lists in the order of ``sequences``.
+    figures (see the module docstring) and ``per_sequence`` lists in the order of ``sequences``;
+    ``estimators=("is", "smc")`` adds the SMC column (:func:`smc_columns`, the same ``K``).
     """
     if num_particles < 1:
         raise ValueError(f"--particles must be >= 1, got {num_particles}")
@@ -211,7 +212,8 @@ def format_summary(result: dict) -> str:
     if "smc_log_likelihood" in result and not result["exact"]:
         lines.append(f"SMC: effective sample size {result['smc_ess_mean']:.3g} of {result['smc_num_particles']} "
                      f"on average over steps (minimum {result['smc_ess_min']:.3g}); particles resampled after "
-                     f"{100 * result['smc_resampling_rate']:.0f}% of steps ({result['smc_resampling_events']:.0f} times)")
+                     f"{100 * result['smc_resampling_rate']:.0f}% of steps "
+                     f"({result['smc_resampling_events']:.0f} times)")
     return "\n".join(lines)
 
 
