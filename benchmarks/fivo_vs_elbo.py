@@ -39,6 +39,8 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--train-particles", type=int, default=4, help="K of iwae and fivo")
     parser.add_argument("--eval-particles", type=int, default=100)
+    parser.add_argument("--max-test-sequences", type=int, default=None,
+                        help="evaluate N test sequences, evenly spaced through the split [default: all]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
@@ -47,6 +49,9 @@ def main(argv=None):
     pyro.enable_validation(False)
     data = load_dataset(args.data)
     emission = "bernoulli" if data.kind == "music" else "normal"
+    test = data.test
+    if args.max_test_sequences is not None and args.max_test_sequences < len(test):
+        test = [test[int(i * len(test) / args.max_test_sequences)] for i in range(args.max_test_sequences)]
     records = []
     for objective in args.objectives:
         pyro.set_rng_seed(args.seed)
@@ -58,7 +63,7 @@ def main(argv=None):
                     generator=torch.Generator().manual_seed(args.seed))
         train_seconds = time.perf_counter() - start
         model.eval()
-        result = evaluate_sequences(model, data.test, num_particles=args.eval_particles, seed=args.seed,
+        result = evaluate_sequences(model, test, num_particles=args.eval_particles, seed=args.seed,
                                     estimators=("is", "smc"))
         record = {"objective": objective, "train_particles": k, "train_steps": trainer.step_count,
                   "train_seconds": train_seconds,
