@@ -134,7 +134,7 @@ ESTIMATORS = ("is", "smc")
 def check_estimators(estimators) -> tuple:
     """``estimators`` as a tuple of names from :data:`ESTIMATORS` (``"is"`` always runs: the ELBO column
     comes from its particles); raise ``ValueError`` naming an unknown one."""
-    names = tuple(estimators.split(",") if isinstance(estimators, str) else estimators)
+    names = tuple(e.strip() for e in (estimators.split(",") if isinstance(estimators, str) else estimators))
     unknown = [e for e in names if e not in ESTIMATORS]
     if unknown or not names:
         raise ValueError(f"unknown estimator(s) {unknown or names!r} (--estimator); expected a comma-separated "
