@@ -65,7 +65,8 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
     Sequences are evaluated in length-sorted batches of ``batch_size`` (so little padding), particles
     in chunks of ``chunk_size`` (default: :func:`auto_chunk_size`). ``seed`` (if not None) seeds Pyro
     first, so the same seed and model give the same numbers. Returns a JSON-ready dict: the summary
-    figures (see the module docstring) and ``per_sequence`` lists in the order of ``sequences``.
+    figures (see the module docstring) and ``per_sequence`` lists in the order of ``sequences``;
+    ``estimators=("is", "smc")`` adds the SMC column (:func:`smc_columns`, the same ``K``).
 
     ``parallel`` (a :class:`~pyro_vrnn.distributed.DataParallel`): the batches are dealt to the
     processes, batch ``b`` seeded by ``(seed, b)``, and the per-sequence results gathered on every
@@ -143,7 +144,7 @@ ESTIMATORS = ("is", "smc")
 def check_estimators(estimators) -> tuple:
     """``estimators`` as a tuple of names from :data:`ESTIMATORS` (``"is"`` always runs: the ELBO column
     comes from its particles); raise ``ValueError`` naming an unknown one."""
-    names = tuple(estimators.split(",") if isinstance(estimators, str) else estimators)
+    names = tuple(e.strip() for e in (estimators.split(",") if isinstance(estimators, str) else estimators))
     unknown = [e for e in names if e not in ESTIMATORS]
     if unknown or not names:
         raise ValueError(f"unknown estimator(s) {unknown or names!r} in estimators (--estimator); expected a comma-separated "
@@ -227,7 +228,8 @@ def format_summary(result: dict) -> str:
     if "smc_log_likelihood" in result and not result["exact"]:
         lines.append(f"SMC: effective sample size {result['smc_ess_mean']:.3g} of {result['smc_num_particles']} "
                      f"on average over steps (minimum {result['smc_ess_min']:.3g}); particles resampled after "
-                     f"{100 * result['smc_resampling_rate']:.0f}% of steps ({result['smc_resampling_events']:.0f} times)")
+                     f"{100 * result['smc_resampling_rate']:.0f}% of steps "
+                     f"({result['smc_resampling_events']:.0f} times)")
     return "\n".join(lines)
 
 

@@ -243,16 +243,18 @@ def _step_log_joint(trace) -> torch.Tensor:
 
 
 @dataclass
-class _FilterResult:
-    log_z: torch.Tensor          # (R, B)
-    step_log_z: torch.Tensor     # (R, B, T)
-    ess: torch.Tensor            # (R, B, T)
-    resampled: torch.Tensor      # (R, B, T) bool
+class FilterResult:
+    """What :func:`particle_filter` returns, per replicate and sequence (``R`` replicates, ``B`` sequences)."""
+
+    log_z: torch.Tensor          # (R, B): log p_hat(x)
+    step_log_z: torch.Tensor     # (R, B, T): log p_hat(x_t | x_{<t}), 0 on padded steps
+    ess: torch.Tensor            # (R, B, T): ESS after weighting step t
+    resampled: torch.Tensor      # (R, B, T) bool: resampled after step t
 
 
 def particle_filter(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | None, *, num_particles: int,
                     num_replicates: int = 1, proposal: str = "guide", resampling: str = "systematic",
-                    ess_threshold: float = 0.5, noise: SequenceNoise, annealing_factor=1.0) -> _FilterResult:
+                    ess_threshold: float = 0.5, noise: SequenceNoise, annealing_factor=1.0) -> FilterResult:
     """Run ``R x K`` particles over checked ``x: (B, T, X)``; see the module docstring.
 
     Differentiable (reparameterized proposals; the ancestor draws are not, and contribute no
@@ -308,7 +310,7 @@ def particle_filter(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | 
                 state = resample_state(state, ancestors)
                 log_w = torch.where(now.unsqueeze(1), log_w.new_zeros(()), log_w)
     step_log_z = torch.stack(step_log_z, -1)
-    return _FilterResult(log_z=step_log_z.sum(-1), step_log_z=step_log_z, ess=torch.stack(ess, -1),
+    return FilterResult(log_z=step_log_z.sum(-1), step_log_z=step_log_z, ess=torch.stack(ess, -1),
                          resampled=torch.stack(resampled, -1))
 
 
