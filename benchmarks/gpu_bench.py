@@ -115,19 +115,11 @@ def _in_place_addmm_flops(self_shape, a_shape, b_shape, *args, out_shape=None, *
 
 
 def _time_ms(fn, device) -> float:
-    import torch
+    """``_common.time_ms`` (imported here: torch is imported only once a GPU part runs)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import time_ms
 
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end)
-    start = time.perf_counter()
-    fn()
-    return (time.perf_counter() - start) * 1e3
+    return time_ms(fn, device)
 
 
 def part_step(args) -> dict:

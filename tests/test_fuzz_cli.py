@@ -291,12 +291,12 @@ def test_running_out_of_memory_while_loading_data_is_a_data_error(tmp_path, monk
 
 
 def test_running_out_of_memory_in_a_training_step_still_names_the_knobs(tmp_path, monkeypatch, capsys):
-    from pyro.infer import Trace_ELBO
+    from pyro_vrnn.infer import SequenceELBO
 
     def oom(*args, **kwargs):
         raise MemoryError()
 
-    monkeypatch.setattr(Trace_ELBO, "loss_and_grads", oom)
+    monkeypatch.setattr(SequenceELBO, "loss_and_grads", oom)  # the Trainer's default ELBO
     code = main([*TRAIN, "--steps", "2", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "--batch-size" in err, err

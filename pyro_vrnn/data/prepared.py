@@ -40,7 +40,7 @@ from .base import SPLITS, SequenceDataset, handle_error
 from .batching import pad_batch
 from .errors import DataError
 from .normalization import Normalizer
-from .speech import discover_speech_files
+from .speech import check_utterance, discover_speech_files
 
 FORMAT = "pyro-vrnn-prepared/1"
 INDEX = "index.json"
@@ -158,13 +158,7 @@ def _stream_speech(path, out, *, name, frame_size=200, chunk_frames=40, test_chu
         for file in files[split][:max_files]:
             try:
                 wave, rate = read_audio(file)
-                if sample_rate is None:
-                    sample_rate, rate_source = rate, file
-                elif rate != sample_rate:
-                    raise DataError(f"sample rate {rate} Hz differs from {sample_rate} Hz of {rate_source}", file)
-                if len(wave) < frame_size:
-                    raise DataError(f"only {len(wave)} samples: shorter than one {frame_size}-sample frame "
-                                    "(empty sequence)", file)
+                sample_rate, rate_source = check_utterance(file, wave, rate, frame_size, sample_rate, rate_source)
             except DataError as error:
                 handle_error(error, on_error)
                 continue

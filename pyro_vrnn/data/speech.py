@@ -91,6 +91,19 @@ def discover_speech_files(path, valid_fraction=0.05, test_fraction=0.05, seed=0)
     return files, layout
 
 
+def check_utterance(file, wave, rate, frame_size, sample_rate, rate_source):
+    """Raise :class:`DataError` unless ``wave`` (read from ``file`` at ``rate`` Hz) has at least one
+    ``frame_size``-sample frame and the rate of the corpus so far (``sample_rate``, first seen in
+    ``rate_source``; ``None`` before the first file). Returns the corpus's ``(sample_rate, rate_source)``."""
+    if sample_rate is None:
+        sample_rate, rate_source = rate, file
+    elif rate != sample_rate:
+        raise DataError(f"sample rate {rate} Hz differs from {sample_rate} Hz of {rate_source}", file)
+    if len(wave) < frame_size:
+        raise DataError(f"only {len(wave)} samples: shorter than one {frame_size}-sample frame (empty sequence)", file)
+    return sample_rate, rate_source
+
+
 def chunk_frames(frames, chunk_length):
     """``(T, F)`` -> list of ``(chunk_length, F)`` consecutive pieces; a shorter tail is dropped."""
     return [frames[i:i + chunk_length] for i in range(0, frames.shape[0] - chunk_length + 1, chunk_length)]
@@ -180,13 +193,7 @@ def load_speech(path, frame_size=200, chunk_frames=40, test_chunking="utterance"
         for file in files[split][:max_files]:
             try:
                 wave, rate = read_audio(file, max_bytes)
-                if sample_rate is None:
-                    sample_rate, rate_source = rate, file
-                elif rate != sample_rate:
-                    raise DataError(f"sample rate {rate} Hz differs from {sample_rate} Hz of {rate_source}", file)
-                if len(wave) < frame_size:
-                    raise DataError(f"only {len(wave)} samples: shorter than one {frame_size}-sample frame "
-                                    "(empty sequence)", file)
+                sample_rate, rate_source = check_utterance(file, wave, rate, frame_size, sample_rate, rate_source)
             except DataError as error:
                 handle_error(error, on_error)
                 continue
