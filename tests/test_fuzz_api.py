@@ -6,8 +6,7 @@ models) saying what was expected; never ``IndexError``/``AttributeError`` from d
 a silent result. A new bad input is one more entry in the lists below.
 
 :data:`CORE_TENSOR_CASES` holds the tensor checks that belong to the models (always on, whatever
-Pyro's validation setting): they are expected failures until the core makes them always-on; set
-:data:`CORE_CHECKS_ALWAYS_ON` to ``True`` then, and they become ordinary (strict) tests.
+Pyro's validation setting).
 """
 
 import math
@@ -207,10 +206,6 @@ def test_write_wav_of_any_values_and_rate_writes_them_or_refuses(tmp_path_factor
 
 
 # ---------------------------------------------------------------------------------------------- the core's tensors
-#: set to True once the models check these whatever Pyro's validation setting (issue 14, the core's part)
-CORE_CHECKS_ALWAYS_ON = False
-
-
 def _tensors(case):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(3, 5, 2, generator=g)
@@ -234,8 +229,7 @@ def _entry(name, model):
 
 
 CORE_TENSOR_CASES = [
-    pytest.param(entry, case, marks=() if CORE_CHECKS_ALWAYS_ON else pytest.mark.xfail(
-        strict=False, reason="core: always-on checks"), id=f"{entry}-{case}")
+    pytest.param(entry, case, id=f"{entry}-{case}")
     for case, entries in {
         "mask with a hole": ("model", "guide", "importance", "trainer.step"),
         "an all-False mask row": ("model", "guide", "importance", "trainer.step"),
@@ -246,7 +240,6 @@ CORE_TENSOR_CASES = [
 
 @pytest.mark.parametrize("entry,case", CORE_TENSOR_CASES)
 def test_bad_tensors_are_a_value_error_with_pyro_validation_off(entry, case):
-    pyro.enable_validation(False)
     model = VRNN(2, 2, 6, feature_dims=(6,), hidden_dims=(6,))
-    with pytest.raises(ValueError):
+    with pyro.validation_enabled(False), pytest.raises(ValueError):
         _entry(entry, model)(*_tensors(case))
