@@ -154,7 +154,9 @@ def sequence_log_weights(m: SequenceModel, x: torch.Tensor, mask: torch.Tensor |
             if t + 1 < num_steps:
                 state = recurrence(t, z_features[t] if z_features else None, state)
     states = _stack_states(previous, leading)
-    x_all = x.transpose(0, 1).reshape((num_steps,) + (1,) * len(particles) + (batch_size, x.shape[-1]))
+    x_all = x.transpose(0, 1)  # (T, B, X), a view (a reshape would copy it)
+    for _ in particles:
+        x_all = x_all.unsqueeze(1)
     z_feature_all = _stack_states(z_features, leading) if z_features else None
     log_p_x = m.emission_dist(states, z_feature_all).log_prob(x_all.expand((num_steps,) + leading + x.shape[-1:]))
     total = _masked_sum(log_p_x, mask, dtype)
