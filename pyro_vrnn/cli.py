@@ -736,12 +736,15 @@ def main(argv=None) -> int:
     from . import distributed
 
     threads, validation = torch.get_num_threads(), is_validation_enabled()
+    finished = False
     with _one_line_warnings():
         try:
             if distributed.launched_processes() > 1 and args.command not in ("train", "evaluate"):
                 raise ValueError(f"'{args.command}' runs in one process; under torchrun (RANK and WORLD_SIZE "
                                  "set) only train and evaluate run, data parallel")
-            return int(args.func(args) or 0)
+            status = int(args.func(args) or 0)
+            finished = True
+            return status
         except (DataError, CheckpointError, ValueError, OSError) as error:
             return _fail(error, 2)
         except DivergenceError as error:
@@ -765,7 +768,7 @@ def main(argv=None) -> int:
             torch.set_num_threads(threads)
             pyro.enable_validation(validation)
             if distributed.launched():  # leave the process group train/evaluate joined
-                distributed.stop()
+                distributed.stop(synchronize=finished)
 
 
 if __name__ == "__main__":

@@ -220,8 +220,17 @@ def start(device="auto", timeout_minutes: float = 30.0) -> tuple[DataParallel, t
     return DataParallel(rank, world_size), device
 
 
-def stop() -> None:
+def stop(synchronize: bool = False) -> None:
     """Leave the default process group, if there is one (the command line calls it when a command
-    it ran under a launcher ends)."""
+    it ran under a launcher ends).
+
+    ``synchronize``: wait at a barrier first, so that every process leaves together (after a command
+    that ended normally on every process). Without it a process that finished early (rank 1, while
+    rank 0 still writes the checkpoint) tore down its gloo connections under a peer still using
+    them, and could abort ("terminate called without an active exception"). After an error the
+    barrier is skipped: the other processes may never reach it (the launcher stops them).
+    """
     if dist.is_available() and dist.is_initialized():
+        if synchronize:
+            dist.barrier()
         dist.destroy_process_group()
