@@ -441,8 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compare", help="train and evaluate several models with one budget: the paper's Table 1",
                        description=COMPARE_DESCRIPTION, formatter_class=_Formatter)
-    p.add_argument("--models", default="rnn-normal,rnn-gmm,storn,vrnn-normal,vrnn-gmm", metavar="A,B,...",
-                   help="comma-separated model names")
+    p.add_argument("--models", default="rnn-normal,rnn-gmm,storn,vrnn-i,vrnn-normal,vrnn-gmm", metavar="A,B,...",
+                   help="comma-separated model names [default: the VRNN paper's Table 1 (RNN-Gauss, RNN-GMM, "
+                   "VRNN-I-Gauss, VRNN-Gauss, VRNN-GMM) and STORN]")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (one run folder per model inside)")
     p.add_argument("--resume", action="store_true", help="continue (or reuse, if already at --steps) the runs "
                    "in DIR; without it, runs already in DIR are trained again from scratch")

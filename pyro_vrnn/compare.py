@@ -29,7 +29,7 @@ from .runs import HISTORY, load_data, load_run, make_config, train_run
 from .sampling import generate_samples, real_examples, typical_length
 from .zoo import SEED_MODELS, architecture, count_parameters, describe_spec, model_spec
 
-DEFAULT_MODELS = [name for name in SEED_MODELS if SEED_MODELS[name]["family"] != "dmm"]  # the VRNN paper's models
+DEFAULT_MODELS = ["rnn-normal", "rnn-gmm", "storn", "vrnn-i", "vrnn-normal", "vrnn-gmm"]  # as `pyro-vrnn compare`
 CSV_FIELDS = ["model", "label", "exact", "elbo", "elbo_se", "log_likelihood", "log_likelihood_se",
               "log_likelihood_mc_se", "elbo_per_step", "log_likelihood_per_step", "log_likelihood_per_step_se",
               "nll_per_step", "num_particles", "num_sequences", "num_steps", "parameters", "train_steps",
