@@ -250,7 +250,7 @@ class Trainer:
         check = getattr(self.model, "check_inputs", None)
         if check is not None:
             x, mask = check(x, mask, check_finite=False)  # non-finite batches are skipped below, not refused
-        if not bool(torch.isfinite(x).all()):
+        if not bool(x.sum().isfinite()):  # finite sum iff all finite (or an overflow: then checked below)
             real = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask
             if bool(torch.isfinite(x[real]).all()):  # padding only: it must not matter
                 x = x.masked_fill(~real[..., None], 0.0)
