@@ -153,19 +153,47 @@ def sequence_log_weights(m: SequenceModel, x: torch.Tensor, mask: torch.Tensor |
             previous.append(state)
             if t + 1 < num_steps:
                 state = recurrence(t, z_features[t] if z_features else None, state)
-    states = _stack_states(previous, leading)
-    x_all = x.transpose(0, 1)  # (T, B, X), a view (a reshape would copy it)
-    for _ in particles:
-        x_all = x_all.unsqueeze(1)
-    z_feature_all = _stack_states(z_features, leading) if z_features else None
-    log_p_x = m.emission_dist(states, z_feature_all).log_prob(x_all.expand((num_steps,) + leading + x.shape[-1:]))
+    if torch.is_grad_enabled():
+        log_p_x, log_p_z = _batched_log_densities(m, x, previous, zs, z_features, leading)
+    else:
+        log_p_x, log_p_z = _per_step_log_densities(m, x, previous, zs, z_features, leading)
     total = _masked_sum(log_p_x, mask, dtype)
     if m.has_latents:
-        log_p_z = m.prior_dist(states).log_prob(torch.stack([z.expand(leading + z.shape[-1:]) for z in zs]))
         log_q = torch.stack([lq.expand(leading) for lq in log_q])
         latent = _masked_sum(log_p_z, mask, dtype) - _masked_sum(log_q, mask, dtype)
         total = total + (latent * annealing_factor if not _is_one(annealing_factor) else latent)
     return total
+
+
+def _batched_log_densities(m, x, previous, zs, z_features, leading):
+    """``log p(x_t | z_t, h_{t-1})`` and ``log p(z_t | h_{t-1})`` as ``(T, *leading)``, each from one call
+    on the states stacked over time. With autograd (training) this beats ``T`` small calls: the
+    backward of each network runs once."""
+    num_steps = x.shape[1]
+    states = _stack_states(previous, leading)
+    x_all = x.transpose(0, 1)  # (T, B, X), a view (a reshape would copy it)
+    for _ in leading[:-1]:
+        x_all = x_all.unsqueeze(1)
+    z_feature_all = _stack_states(z_features, leading) if z_features else None
+    log_p_x = m.emission_dist(states, z_feature_all).log_prob(x_all.expand((num_steps,) + leading + x.shape[-1:]))
+    log_p_z = m.prior_dist(states).log_prob(torch.stack([z.expand(leading + z.shape[-1:]) for z in zs])) \
+        if m.has_latents else None
+    return log_p_x, log_p_z
+
+
+def _per_step_log_densities(m, x, previous, zs, z_features, leading):
+    """:func:`_batched_log_densities` step by step. Without autograd (importance sampling with many
+    particles) stacking ``(T, K, B, H)`` states only adds memory traffic: measured on one CPU thread,
+    K = 1000 in chunks of 100, batch 32, T 100, h 64: 9.2 s step by step against 11.7 s batched
+    (``benchmarks/importance.py``)."""
+    x_steps = x.unbind(1)
+    log_p_x, log_p_z = [], []
+    for t, state in enumerate(previous):
+        z_feature = z_features[t] if z_features else None
+        log_p_x.append(m.emission_dist(state, z_feature).log_prob(x_steps[t]).expand(leading))
+        if m.has_latents:
+            log_p_z.append(m.prior_dist(state).log_prob(zs[t]).expand(leading))
+    return torch.stack(log_p_x), (torch.stack(log_p_z) if m.has_latents else None)
 
 
 def _is_one(value) -> bool:
