@@ -47,6 +47,23 @@ def independent_log_prob(fn, value: torch.Tensor) -> torch.Tensor:
     return log_prob.sum(tuple(range(-fn.reinterpreted_batch_ndims, 0))) if fn.reinterpreted_batch_ndims else log_prob
 
 
+def unwrap_normal(fn):
+    """``(loc, scale, shape)`` if ``fn`` is a Normal, possibly inside ``Independent`` and ``MaskedDistribution``
+    wrappers (``shape``: ``fn``'s batch and event shape); else ``None``. The noise sources of the
+    estimators draw such sites as ``loc + scale * eps`` from their own generators."""
+    if not isinstance(fn, torch.distributions.Distribution):
+        return None
+    shape = fn.batch_shape + fn.event_shape
+    while True:
+        if type(fn) in _NORMALS or isinstance(fn, dist.Normal):
+            return fn.loc, fn.scale, shape
+        base = getattr(fn, "base_dist", None)
+        if base is None or not isinstance(fn, (dist.Independent, dist.MaskedDistribution,
+                                                torch.distributions.Independent)):
+            return None
+        fn = base
+
+
 class StepIndependent(dist.Independent):
     """``pyro.distributions.Independent`` whose ``expand`` to its own batch shape is free.
 

@@ -22,12 +22,12 @@ import math
 from dataclasses import dataclass
 
 import pyro
-import pyro.distributions as dist
 import pyro.poutine as poutine
 import torch
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
+from .heads import unwrap_normal
 from .infer import sequence_log_weights, supported_model
 
 
@@ -56,21 +56,6 @@ class ImportanceEstimate:
     @property
     def elbo_per_step(self) -> torch.Tensor:
         return self.elbo / self.num_steps
-
-
-def _unwrap_normal(fn):
-    """``(loc, scale, shape)`` if ``fn`` is a (masked, independent) Normal, else ``None``."""
-    if not isinstance(fn, torch.distributions.Distribution):
-        return None
-    shape = fn.batch_shape + fn.event_shape
-    while True:
-        if isinstance(fn, dist.Normal) or type(fn) is torch.distributions.Normal:
-            return fn.loc, fn.scale, shape
-        base = getattr(fn, "base_dist", None)
-        if base is None or not isinstance(fn, (dist.Independent, dist.MaskedDistribution,
-                                                torch.distributions.Independent)):
-            return None
-        fn = base
 
 
 class PerParticleNoise:
@@ -102,7 +87,7 @@ class PerParticleNoise:
         return eps
 
     def normal(self, fn, particle_dim: int):
-        params = _unwrap_normal(fn)
+        params = unwrap_normal(fn)
         if params is None:
             return None
         loc, scale, shape = params

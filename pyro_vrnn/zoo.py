@@ -28,7 +28,7 @@ models then use ``bernoulli`` instead, so ``rnn-gmm`` and ``vrnn-gmm`` become th
 from __future__ import annotations
 
 from . import registry
-from .models import DMM, RNN, STORN, VRNN, SequenceModel
+from .models import DMM, RNN, STORN, VRNN, SequenceModel, _positive
 from .registry import DISPLAY_NAMES, SEED_MODELS
 
 PRIORS = tuple(registry.PRIORS)  # the names, from the one registry
@@ -38,12 +38,6 @@ TRANSITIONS = tuple(registry.TRANSITIONS)
 MODEL_CLASSES = {"rnn": RNN, "storn": STORN, "vrnn": VRNN, "dmm": DMM}
 # the emission a named model uses on each kind of data when none is given explicitly
 _BINARY_KINDS = ("music",)
-
-
-def _positive(label, value):
-    if int(value) != value or int(value) < 1:
-        raise ValueError(f"{label} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _dims(label, values):

@@ -52,12 +52,12 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import pyro
-import pyro.distributions as dist
 import pyro.poutine as poutine
 import torch
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
+from ..heads import unwrap_normal
 from ..models import SequenceModel
 from .engine import _tree_map
 
@@ -127,15 +127,6 @@ class SMCEstimate:
 
 
 # ---------------------------------------------------------------------------- randomness per sequence
-def _normal_parts(fn):
-    """``(loc, scale)`` of a Normal, possibly inside ``Independent`` wrappers; else ``None``."""
-    while isinstance(fn, (dist.Independent, torch.distributions.Independent)):
-        fn = fn.base_dist
-    if isinstance(fn, (dist.Normal, torch.distributions.Normal)):
-        return fn.loc, fn.scale
-    return None
-
-
 class SequenceNoise:
     """Sequence ``b``'s randomness from its own ``torch.Generator`` (seeded ``seeds[b]``).
 
@@ -151,10 +142,10 @@ class SequenceNoise:
     def proposal_sample(self, fn, leading) -> torch.Tensor:
         if tuple(fn.batch_shape) != tuple(leading):
             fn = fn.expand(leading)
-        parts = _normal_parts(fn)
+        parts = unwrap_normal(fn)
         if parts is None:  # not a Normal: torch's global generator (seeded from the caller's RNG state)
             return fn.rsample() if fn.has_rsample else fn.sample()
-        loc, scale = parts
+        loc, scale, _ = parts
         row = leading[:-1] + loc.shape[len(leading):]
         eps = torch.stack([torch.randn(row, generator=g, dtype=loc.dtype, device=loc.device)
                            for g in self.generators], dim=len(leading) - 1)
