@@ -28,7 +28,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from .heads import unwrap_normal
-from .infer import sequence_log_weights, supported_model
+from .infer.engine import expanded, sequence_log_weights, supported_model
 
 
 @dataclass
@@ -99,7 +99,7 @@ class PerParticleNoise:
 
     def draw(self, fn, leading):
         """For :func:`~pyro_vrnn.infer.sequence_log_weights`: ``fn`` expanded to ``leading = (k, B)``."""
-        fn = fn.expand(leading) if fn.batch_shape != leading else fn
+        fn = expanded(fn, leading)
         value = self.normal(fn, -2)
         return value if value is not None else fn.sample()
 

@@ -92,11 +92,14 @@ def _posterior(m: SequenceModel):
     return lambda context_t, state: head(context_t, m.transition.output(state))
 
 
+def expanded(fn, leading):
+    """``fn`` expanded to batch shape ``leading``, as a plate of that shape expands a site's distribution."""
+    return fn if tuple(fn.batch_shape) == tuple(leading) else fn.expand(leading)
+
+
 def rsample(fn, leading):
     """What ``pyro.sample`` under ``Trace_ELBO`` draws from ``fn`` inside plates of shape ``leading``."""
-    if fn.batch_shape != leading:
-        fn = fn.expand(leading)
-    return fn.rsample()
+    return expanded(fn, leading).rsample()
 
 
 class NotReparameterized(Exception):

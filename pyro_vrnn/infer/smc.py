@@ -59,7 +59,7 @@ from pyro.poutine.util import site_is_subsample
 
 from ..heads import unwrap_normal
 from ..models import SequenceModel
-from .engine import _tree_map
+from .engine import _tree_map, expanded
 
 PROPOSALS = ("guide", "prior")
 RESAMPLING = ("systematic", "stratified", "multinomial")
@@ -140,8 +140,7 @@ class SequenceNoise:
         self.generators = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
 
     def proposal_sample(self, fn, leading) -> torch.Tensor:
-        if tuple(fn.batch_shape) != tuple(leading):
-            fn = fn.expand(leading)
+        fn = expanded(fn, leading)
         parts = unwrap_normal(fn)
         if parts is None:  # not a Normal: torch's global generator (seeded from the caller's RNG state)
             return fn.rsample() if fn.has_rsample else fn.sample()
