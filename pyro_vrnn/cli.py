@@ -408,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-sequences", type=_positive_int, default=None, metavar="N",
                    help="evaluate only N sequences, evenly spaced through the split (a quick look)")
     p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json]")
+    p.add_argument("--data-option", type=_data_option, action="append", default=None, metavar="KEY=VALUE",
+                   help="replace one of the run's loader options for this evaluation, repeatable, e.g. "
+                        "test_chunking=chunks (score a speech run on 0.5 s test chunks instead of whole "
+                        "utterances); options that change the features or their normalization are refused")
     _add_checkpoint_arg(p)
     _add_estimator_arg(p)
     _add_runtime_args(p, seed_help="seed of the importance samples [default: 0]")
@@ -607,7 +611,7 @@ def cmd_evaluate(args) -> int:
         result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
                               batch_size=args.batch_size, seed=seed, device=device,
                               max_sequences=args.max_sequences, checkpoint=args.checkpoint, parallel=parallel,
-                              estimators=args.estimator)
+                              estimators=args.estimator, data_options=_data_options(args))
     result["precision"] = args.precision or "fp32"
     if parallel is not None and not parallel.is_main:
         return 0

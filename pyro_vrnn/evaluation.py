@@ -244,14 +244,21 @@ def smc_rows(result: dict) -> list:
 
 def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chunk_size: int | None = None,
                  batch_size: int = 8, seed: int | None = 0, device="cpu", dataset=None, max_sequences=None,
-                 checkpoint: str = "best", parallel=None, estimators=("is",)) -> dict:
+                 checkpoint: str = "best", parallel=None, estimators=("is",), data_options=None) -> dict:
     """:func:`evaluate_sequences` for a run's checkpoint on ``split`` of its own dataset
     (``max_sequences``: only so many, evenly spaced through the split, for quick looks).
     ``checkpoint``: ``"best"`` on validation (``checkpoint.best.pt``, when the run has one, else the
-    latest) or ``"last"``. The result also names the run and the checkpoint file used."""
+    latest) or ``"last"``. ``data_options``: loader options that replace the run's own for this
+    evaluation only (e.g. ``{"test_chunking": "chunks"}`` to score a speech model trained on 0.5 s
+    chunks on test chunks instead of whole utterances); options that change the features or their
+    normalization are refused. The result also names the run, the checkpoint file and the options used."""
     from .runs import load_data, load_run  # evaluation of runs sits above the run machinery
 
-    model, config, _, payload = load_run(run_dir, device, checkpoint)
+    model, config, normalizer, payload = load_run(run_dir, device, checkpoint)
+    if data_options:
+        config = {**config, "data_options": {**config.get("data_options", {}), **dict(data_options)}}
+        dataset = load_data(config)
+        _check_same_features(dataset, normalizer, model, run_dir, data_options)
     dataset = dataset if dataset is not None else load_data(config)
     sequences = dataset.split(split)
     if max_sequences is not None and max_sequences < len(sequences):  # evenly spaced, so every part is seen
@@ -260,6 +267,25 @@ def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chun
     result = evaluate_sequences(model, sequences, num_particles=num_particles, chunk_size=chunk_size,
                                 batch_size=batch_size, seed=seed, parallel=parallel, estimators=estimators)
     return {"run_dir": str(run_dir), "model": config["model"]["name"], "model_spec": config["model"],
-            "data": config["data"], "split": split, "step": payload["step"], "checkpoint": payload["path"],
+            "data": config["data"], "data_options": dict(config.get("data_options", {})), "split": split,
+            "step": payload["step"], "checkpoint": payload["path"],
             "seed": seed,
             "chunk_size": chunk_size, **result}
+
+
+def _check_same_features(dataset, normalizer, model, run_dir, data_options) -> None:
+    """Loader options given at evaluation time may change how the split is cut (chunks or whole
+    sequences), not what a time step is: the same ``x_dim`` and the normalizer the run was trained with."""
+    told = ", ".join(f"{k}={v}" for k, v in dict(data_options).items())
+    if dataset.x_dim != model.x_dim:
+        raise ValueError(f"{run_dir}: with the data options {told} a time step has {dataset.x_dim} features, but "
+                         f"the run's model takes {model.x_dim}; such options cannot change at evaluation")
+    if normalizer is not None:
+        fitted = dataset.normalizer
+        same = (fitted.shift.shape == normalizer.shift.shape
+                and torch.allclose(fitted.shift, normalizer.shift, rtol=1e-9, atol=0)
+                and torch.allclose(fitted.scale, normalizer.scale, rtol=1e-9, atol=0))
+        if not same:
+            raise ValueError(f"{run_dir}: the data options {told} change the normalization the run was trained "
+                             f"with ({normalizer.description} -> {fitted.description}); such options cannot "
+                             "change at evaluation")

@@ -98,6 +98,30 @@ def test_evaluate_rnn_reports_exact_log_likelihood(tmp_path):
     assert result["model_spec"]["emission"] == "gmm"
 
 
+def test_evaluate_data_option_rescores_test_chunks_and_refuses_other_features(tmp_path, capsys):
+    """A speech run trained on chunks is scored on whole test utterances (its own options) or, with
+    --data-option test_chunking=chunks, on test chunks of chunk_frames steps; an option that would
+    change a time step's features or the normalizer is refused with one line and exit 2."""
+    run = tmp_path / "rnn"
+    assert train(run, "rnn-gmm", TINY_SPEECH, 2) == 0
+    assert main(["evaluate", str(run), "--quiet"]) == 0
+    whole = json.loads((run / "eval_test.json").read_text())
+    assert main(["evaluate", str(run), "--quiet", "--data-option", "test_chunking=chunks",
+                 "--json", str(tmp_path / "chunks.json")]) == 0
+    chunks = json.loads((tmp_path / "chunks.json").read_text())
+    assert whole["num_sequences"] == 2 and min(whole["per_sequence"]["num_steps"]) > 8
+    assert chunks["data_options"]["test_chunking"] == "chunks" and "test_chunking" not in whole["data_options"]
+    assert set(chunks["per_sequence"]["num_steps"]) == {8}
+    assert chunks["num_sequences"] == sum(n // 8 for n in whole["per_sequence"]["num_steps"])
+    capsys.readouterr()
+    for option, words in (("frame_size=10", "features"), ("num_train=3", "normalization")):
+        assert main(["evaluate", str(run), "--quiet", "--data-option", option,
+                     "--json", str(tmp_path / "refused.json")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and words in err and option in err
+        assert not (tmp_path / "refused.json").exists()
+
+
 def test_sample_speech_writes_figure_and_wav_files(tmp_path):
     assert train(tmp_path / "run", "vrnn-gmm", TINY_SPEECH, 2) == 0
     assert main(["sample", str(tmp_path / "run"), "--num", "2", "--length", "5", "--out", str(tmp_path / "s")]) == 0
