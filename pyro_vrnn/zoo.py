@@ -96,7 +96,9 @@ def describe_spec(spec: dict) -> str:
     seed = SEED_MODELS.get(name, {})
     if (spec["prior"], spec["guide"], spec["emission"]) == (seed.get("prior"), seed.get("guide"), seed.get("emission")):
         return DISPLAY_NAMES.get(name, name)
-    base = {"rnn": "RNN", "storn": "STORN"}.get(spec["family"], "VRNN")
+    # the seed model's name without its emission ("VRNN-I", "DMM"), else the family's
+    base = {"rnn-normal": "RNN", "rnn-gmm": "RNN", "vrnn-normal": "VRNN", "vrnn-gmm": "VRNN"}.get(
+        name, DISPLAY_NAMES.get(name) or {"rnn": "RNN", "storn": "STORN", "dmm": "DMM"}.get(spec["family"], "VRNN"))
     parts = [spec["emission"].capitalize() if spec["emission"] != "gmm" else "GMM"]
     if spec["family"] != "rnn" and (spec["prior"], spec["guide"]) != (seed.get("prior"), seed.get("guide")):
         parts.append(f"{spec['prior']} prior, {spec['guide']} guide")

@@ -297,3 +297,17 @@ def test_non_finite_real_steps_are_refused_and_padding_may_hold_anything():
         x[0, 3, 1] = float("inf")
         with pytest.raises(ValueError, match="sequence 0, step 3"):
             importance_log_likelihood(model.model, model.guide, x, mask, num_particles=2)
+
+
+def test_describe_spec_keeps_seed_models_apart_under_an_emission_override():
+    """On music every model takes the Bernoulli emission; the labels must still tell VRNN-I from the
+    VRNN and the DMM from both (a results table with two rows called "VRNN-Bernoulli" says nothing)."""
+    from pyro_vrnn.zoo import describe_spec, model_spec
+
+    names = ["rnn-normal", "storn", "vrnn-i", "vrnn-normal", "dmm"]
+    labels = [describe_spec(model_spec(n, x_dim=88, emission="bernoulli")) for n in names]
+    assert labels == ["RNN-Bernoulli", "STORN-Bernoulli", "VRNN-I-Bernoulli", "VRNN-Bernoulli", "DMM-Bernoulli"]
+    assert describe_spec(model_spec("storn", x_dim=3, emission="handwriting")) == "STORN-Handwriting"
+    assert describe_spec(model_spec("vrnn-gmm", x_dim=3)) == "VRNN-GMM"
+    smoothing = describe_spec(model_spec("vrnn-normal", x_dim=88, emission="bernoulli", guide="smoothing"))
+    assert smoothing == "VRNN-Bernoulli (conditional prior, smoothing guide)"

@@ -43,3 +43,25 @@ def test_fivo_vs_elbo_benchmark_trains_each_objective_and_evaluates_it(tmp_path)
     assert [(r["objective"], r["train_particles"], r["train_steps"]) for r in records] == [("trace", 1, 2),
                                                                                            ("fivo", 2, 2)]
     assert all(set(r["nll_per_step"]) == {"elbo", "is", "smc"} and r["num_sequences"] == 2 for r in records)
+
+
+def test_results_table_reads_every_figure_from_the_run_folders(tmp_path):
+    """benchmarks/results_table.py: one row per run, the figures of its evaluation JSON (IS with K,
+    SMC when run, exact for an RNN) and of its history (steps, best validation step)."""
+    runs = []
+    for model in ("rnn-normal", "vrnn-normal"):
+        run = tmp_path / model
+        assert main(["train", "--model", model, *TINY_MUSIC, "--steps", "4", "--valid-every", "2", "--out", str(run),
+                     "--quiet", *TINY_MODEL]) == 0
+        assert main(["evaluate", str(run), "--particles", "3", "--estimator", "is,smc", "--quiet"]) == 0
+        runs.append(run)
+    text = _script("results_table").main([str(r) for r in runs])
+    lines = text.splitlines()
+    rnn, vrnn = (line for line in lines if line.startswith("| RNN") or line.startswith("| VRNN"))
+    evaluations = [json.loads((r / "eval_test.json").read_text()) for r in runs]
+    assert f"{-evaluations[0]['log_likelihood_per_step']:.3f} ± " in rnn and "| — |" in rnn
+    assert f"{-evaluations[1]['log_likelihood_per_step']:.3f} ± " in vrnn and "(3) |" in vrnn
+    assert f"{-evaluations[1]['smc_log_likelihood_per_step']:.3f}" in vrnn
+    history = json.loads((runs[1] / "history.json").read_text())
+    best = min(history["valid"], key=lambda r: r["loss"])
+    assert f"| {best['step']:,} | {best['loss']:.3f} |" in vrnn

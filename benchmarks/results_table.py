@@ -1,0 +1,117 @@
+"""A results table (Markdown) from run folders and their evaluations, as docs/results.md prints them.
+
+Every figure comes from files the commands wrote, none is typed by hand:
+
+- the run folder: ``config.json`` (model), ``checkpoint.best.pt`` (parameter count, step),
+  ``history.json`` (steps trained, wall-clock of training, the validation curve, early stopping);
+- an evaluation JSON of ``pyro-vrnn evaluate`` (default ``RUN/eval_test.json``): the ELBO (``≥``, a
+  bound), the importance-sampled estimate (``≈ IS``, its K, standard error over sequences and mean
+  effective sample size), the SMC estimate when it was run, or the exact value of an RNN (``=``).
+
+Usage::
+
+    python benchmarks/results_table.py runs/nott-vrnn runs/nott-dmm --unit step
+    python benchmarks/results_table.py runs/librispeech/* --eval eval_test.json --eval eval_chunks.json
+
+Figures are log-likelihoods per sequence (``--unit sequence``, the VRNN paper's tables, higher is
+better) or negative log-likelihoods per time step (``--unit step``, the music papers, lower is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+from pyro_vrnn.zoo import describe_spec  # noqa: E402
+
+
+def run_summary(run_dir: Path) -> dict:
+    """Model label, parameter count and the training facts of one run folder."""
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    history = json.loads((run_dir / "history.json").read_text())
+    train, valid = history.get("train", []), history.get("valid", [])
+    best_file = run_dir / "checkpoint.best.pt"
+    state = torch.load(best_file if best_file.exists() else run_dir / "checkpoint.pt", map_location="cpu",
+                       weights_only=False)
+    parameters = sum(v.numel() for v in state["trainer"]["model"].values())
+    best = min(valid, key=lambda r: r["loss"]) if valid else None
+    patience = config.get("training", {}).get("patience", 0)
+    last_best = max((i for i, r in enumerate(valid) if r.get("best")), default=None)
+    stopped_early = bool(patience and last_best is not None and len(valid) - 1 - last_best >= patience)
+    return {"run": str(run_dir), "label": describe_spec(config["model"]), "spec": config["model"],
+            "parameters": parameters, "steps": train[-1]["step"] if train else 0,
+            "train_seconds": sum(r.get("seconds", 0.0) for r in train), "stopped_early": stopped_early,
+            "best_step": best["step"] if best else None, "best_valid": best["loss"] if best else None}
+
+
+def _figure(value, se, unit):
+    """NLL per step (3 decimals) or log-likelihood per sequence (1 decimal), with its standard error."""
+    return f"{-value:.3f} ± {se:.3f}" if unit == "step" else f"{value:.1f} ± {se:.1f}"
+
+
+def row(summary: dict, evaluation: dict, unit: str) -> dict:
+    """The cells of one table row. ``unit='step'``: NLL per step; ``'sequence'``: log-likelihood per sequence."""
+    per = "_per_step" if unit == "step" else ""
+    sign = -1.0 if unit == "step" else 1.0
+    cells = {"model": summary["label"], "parameters": f"{summary['parameters']:,}" if summary["parameters"] else "—",
+             "steps": f"{summary['steps']:,}" + (", stopped early" if summary["stopped_early"] else ""),
+             "best step": f"{summary['best_step']:,}" if summary["best_step"] is not None else "—",
+             "valid −ELBO/step at best": f"{summary['best_valid']:.3f}" if summary["best_valid"] is not None else "—"}
+    ll, se = evaluation[f"log_likelihood{per}"], evaluation[f"log_likelihood{per}_se"]
+    if evaluation.get("exact"):
+        cells.update({"≥ ELBO": "—", "≈ IS (K)": "—", "= exact": _figure(ll, se, unit), "ESS": "—"})
+    else:
+        elbo = f"{sign * evaluation[f'elbo{per}']:.3f}" if unit == "step" else f"{evaluation['elbo']:.1f}"
+        cells.update({"≥ ELBO": elbo, "≈ IS (K)": f"{_figure(ll, se, unit)} ({evaluation['num_particles']})",
+                      "= exact": "—", "ESS": f"{evaluation['ess_mean']:.1f}"})
+    if "smc_log_likelihood" in evaluation:
+        value, se = evaluation[f"smc_log_likelihood{per}"], evaluation[f"smc_log_likelihood{per}_se"]
+        cells["≈ SMC (K)"] = f"{_figure(value, se, unit)} ({evaluation['smc_num_particles']})"
+        cells["SMC ESS"] = f"{evaluation['smc_ess_mean']:.1f}"
+    cells["test sequences (steps)"] = f"{evaluation['num_sequences']} ({evaluation['num_steps']:,})"
+    cells["train s"] = f"{summary['train_seconds']:.0f}"
+    cells["eval s"] = f"{evaluation['seconds']:.0f}"
+    return cells
+
+
+def markdown(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(c for r in rows for c in r))
+    lines = ["| " + " | ".join(columns) + " |", "| --- |" + " ---: |" * (len(columns) - 1)]
+    lines += ["| " + " | ".join(r.get(c, "—") for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders")
+    parser.add_argument("--eval", action="append", default=None, metavar="NAME",
+                        help="evaluation JSON inside each run folder, repeatable (one table each) "
+                             "[default: eval_test.json]")
+    parser.add_argument("--unit", choices=("step", "sequence"), default="step",
+                        help="step: NLL per time step (lower is better); sequence: log-likelihood per sequence")
+    args = parser.parse_args(argv)
+    tables = []
+    for name in args.eval or ["eval_test.json"]:
+        rows = []
+        for run in args.runs:
+            path = run / name
+            if not path.is_file():
+                raise SystemExit(f"{path}: no evaluation (run pyro-vrnn evaluate {run} --json {path})")
+            rows.append(row(run_summary(run), json.loads(path.read_text()), args.unit))
+        tables.append(f"{name}:\n\n{markdown(rows)}")
+    text = "\n\n".join(tables)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
