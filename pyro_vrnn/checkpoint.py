@@ -134,8 +134,9 @@ def _load_failure(error: Exception) -> str:
 def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
     """Load one checkpoint file; any problem is a :class:`CheckpointError` naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    if not path.is_file():  # a FIFO or device would block or stream forever in torch.load
+        raise CheckpointError(f"{path}: " + ("not a regular file, so not a checkpoint" if path.exists()
+                                             else "no such checkpoint file"))
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # truncated zip, garbage bytes, unpickling errors...

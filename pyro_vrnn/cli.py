@@ -263,7 +263,7 @@ def _add_training_args(parser, defaults: dict):
     budget.add_argument("--epochs", type=_positive_int, help="instead of --steps: passes over the training split")
     group.add_argument("--batch-size", type=_positive_int, help=f"sequences per minibatch [default: {defaults['batch_size']}]")
     group.add_argument("--lr", type=_positive_float, help=f"Adam learning rate [default: {defaults['lr']:g}]")
-    group.add_argument("--clip-norm", type=_positive_float, help="per-parameter gradient-norm clip [default: 10]")
+    group.add_argument("--clip-norm", type=_positive_float, help="gradient clip C: each gradient element is clamped to [-C, C] before the Adam step (Pyro's ClippedAdam clip_norm, an elementwise clamp despite its name) [default: 10]")
     group.add_argument("--weight-decay", type=_nonnegative_float, metavar="L2",
                        help="L2 weight decay of Adam, a regularizer against overfitting [default: 0]")
     group.add_argument("--elbo", choices=("trace", "meanfield", "iwae", "fivo"), help="trace (Monte-Carlo KL), "

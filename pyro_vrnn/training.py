@@ -152,7 +152,8 @@ class Trainer:
         model: the model; ``model.model`` is the Pyro model.
         guide: a Pyro guide ``guide(x, mask)``; defaults to ``model.guide``.
         lr, betas, lrd, clip_norm, weight_decay: :class:`~pyro.optim.ClippedAdam` settings
-            (``clip_norm`` bounds each parameter's gradient before the step; ``weight_decay`` is an
+            (``clip_norm`` C clamps each gradient element to ``[-C, C]`` before the step, as Pyro's
+            ClippedAdam does whatever its name says; ``weight_decay`` is an
             L2 penalty, a regularizer against overfitting small corpora).
         elbo: ``"trace"`` (default), ``"meanfield"``, ``"iwae"`` or a :class:`pyro.infer.ELBO`
             (see :func:`make_elbo`).

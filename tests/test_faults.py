@@ -236,6 +236,14 @@ def test_missing_checkpoint_is_a_checkpoint_error(tmp_path):
         load_checkpoint(tmp_path / "nowhere.pt")
 
 
+def test_a_fifo_named_like_a_checkpoint_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / CHECKPOINT)  # torch.load would wait forever for a writer
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        load_checkpoint(tmp_path / CHECKPOINT)
+    with pytest.raises(CheckpointError, match="not a regular file"):
+        load_latest(tmp_path)
+
+
 def test_a_save_that_fails_midway_leaves_the_previous_checkpoints_untouched(tmp_path, monkeypatch):
     model, trainer = _trained(tmp_path)
     before = {n: (tmp_path / n).read_bytes() for n in (CHECKPOINT, PREVIOUS)}
