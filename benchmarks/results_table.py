@@ -79,7 +79,7 @@ def row(summary: dict, evaluation: dict, unit: str) -> dict:
         cells["SMC ESS"] = f"{evaluation['smc_ess_mean']:.1f}"
     cells["test sequences (steps)"] = f"{evaluation['num_sequences']} ({evaluation['num_steps']:,})"
     cells["train s"] = f"{summary['train_seconds']:.0f}"
-    cells["eval s"] = f"{evaluation['seconds']:.0f}"
+    cells["eval s"] = f"{evaluation['seconds'] + evaluation.get('smc_seconds', 0.0):.0f}"  # IS (+ ELBO) and SMC
     return cells
 
 
