@@ -49,7 +49,8 @@ _CONVERGE = {"lr_schedule": "plateau", "lr_factor": 0.5, "lr_patience": 5, "min_
 
 PRESETS = {p.name: p for p in (
     Preset("music", "binary piano rolls (JSB chorales, Nottingham, MuseData, Piano-midi): VRNN with a "
-           "Bernoulli emission, early-stopped on validation; about an hour on one CPU thread for JSB",
+           "Bernoulli emission, early-stopped on validation; measured in an hour of one CPU thread: test NLL "
+           "6.77 (IS) / 6.69 (SMC) per step on JSB, 2.91 / 2.80 on Nottingham (docs/results.md)",
            {"model": "vrnn-normal", "h_dim": 256, "z_dim": 32, "feature_dims": [128], "hidden_dims": [128],
             "batch_size": 16, "lr": 1e-3, "steps": 20000, "kl_anneal_steps": 1000, "kl_anneal_start": 0.1,
             "valid_every": 50, "patience": 20, "checkpoint_every": 500, "bucket_by_length": True, **_CONVERGE}),
