@@ -11,10 +11,11 @@ line always wins::
 for one thread of a small machine, train early-stopped on validation with a plateau learning-rate
 schedule, and carry over unchanged to the other corpora of their kind (MuseData and Piano-midi for
 ``music``); ``paper`` holds the VRNN paper's sizes (Chung et al. 2015, Table 1) for a GPU.
-docs/results.md gives the measured figures and the commands behind them: ``music`` is the
-configuration of its early-stopped JSB runs; ``speech`` and ``handwriting`` scale the sizes of its
-earlier LibriSpeech and handwriting runs up to what one thread trains in about an hour, and have not
-been tuned on those corpora yet.
+docs/results.md gives the measured figures and the commands behind them (``benchmarks/fidelity.sh``
+reruns each table): ``music`` is the configuration of its early-stopped JSB and Nottingham runs;
+``speech`` and ``handwriting`` gave the VRNN paper's orderings on LibriSpeech and Omniglot with 2,000
+and 4,000 steps a model (about 10 and 5–20 minutes on one thread); they were sized, not tuned, on
+those corpora (no sweep over sizes or rates was run).
 """
 
 from __future__ import annotations
