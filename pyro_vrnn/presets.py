@@ -13,9 +13,10 @@ schedule, and carry over unchanged to the other corpora of their kind (MuseData 
 ``music``); ``paper`` holds the VRNN paper's sizes (Chung et al. 2015, Table 1) for a GPU.
 docs/results.md gives the measured figures and the commands behind them (``benchmarks/fidelity.sh``
 reruns each table): ``music`` is the configuration of its early-stopped JSB and Nottingham runs;
-``speech`` and ``handwriting`` gave the VRNN paper's orderings on LibriSpeech and Omniglot with 2,000
-and 4,000 steps a model (about 10 and 5–20 minutes on one thread); they were sized, not tuned, on
-those corpora (no sweep over sizes or rates was run).
+``speech`` gave the VRNN paper's ordering on LibriSpeech (RNN-Normal < RNN-GMM < STORN < VRNN) with
+2,000 steps a model (3–12 minutes each on one thread), ``handwriting`` the VRNN-GMM on top on Omniglot
+with 4,000 steps (9–21 minutes); both were sized, not tuned, on those corpora (no sweep over sizes
+or rates was run).
 """
 
 from __future__ import annotations
@@ -55,12 +56,13 @@ PRESETS = {p.name: p for p in (
            {"model": "vrnn-normal", "h_dim": 256, "z_dim": 32, "feature_dims": [128], "hidden_dims": [128],
             "batch_size": 16, "lr": 1e-3, "steps": 20000, "kl_anneal_steps": 1000, "kl_anneal_start": 0.1,
             "valid_every": 50, "patience": 20, "checkpoint_every": 500, "bucket_by_length": True, **_CONVERGE}),
-    Preset("speech", "raw 16 kHz audio in 200-sample frames, 0.5 s training chunks (LibriSpeech): VRNN-GMM, "
-           "CPU-sized", {"model": "vrnn-gmm", "h_dim": 256, "z_dim": 32, "feature_dims": [256],
+    Preset("speech", "raw 16 kHz audio in 200-sample frames, 0.5 s training chunks (LibriSpeech): VRNN-Normal, "
+           "the best of the five seed models measured with --steps 2000 (docs/results.md; --model vrnn-gmm "
+           "uses the 5 components)", {"model": "vrnn-normal", "h_dim": 256, "z_dim": 32, "feature_dims": [256],
                          "hidden_dims": [256], "num_components": 5, "batch_size": 32, "lr": 1e-3, "steps": 10000,
                          "valid_every": 200, "patience": 10, "checkpoint_every": 500, **_CONVERGE}),
     Preset("handwriting", "pen offsets (dx, dy, pen-up) (Omniglot strokes, IAM-OnDB): VRNN with the bivariate "
-           "mixture + pen-bit emission, CPU-sized",
+           "mixture + pen-bit emission, CPU-sized; measured on Omniglot with --steps 4000 (docs/results.md)",
            {"model": "vrnn-gmm", "emission": "handwriting", "h_dim": 256, "z_dim": 16, "feature_dims": [128],
             "hidden_dims": [128], "num_components": 10, "batch_size": 64, "lr": 1e-3, "steps": 10000,
             "valid_every": 200, "patience": 10, "checkpoint_every": 500, "bucket_by_length": True, **_CONVERGE}),
