@@ -30,7 +30,7 @@ budgeted() {  # a command cut at BUDGET seconds by SIGINT (exit 124 then) counts
 }
 
 music() {  # PICKLE
-    local name
+    local name flags
     for name in ${MODELS:-rnn vrnn vrnn-smoothing vrnn-i storn dmm}; do
         case $name in
             rnn) flags=(--model rnn-normal) ;;

@@ -2,8 +2,8 @@
 
 Every figure comes from files the commands wrote, none is typed by hand:
 
-- the run folder: ``config.json`` (model), ``checkpoint.best.pt`` (parameter count, step),
-  ``history.json`` (steps trained, wall-clock of training, the validation curve, early stopping);
+- the run folder: its latest checkpoint (model, parameter count, steps trained, the early-stopping
+  state: best validation step and loss, stopped or not) and ``history.json`` (time of each step);
 - an evaluation JSON of ``pyro-vrnn evaluate`` (default ``RUN/eval_test.json``): the ELBO (``≥``, a
   bound), the importance-sampled estimate (``≈ IS``, its K, standard error over sequences and mean
   effective sample size), the SMC estimate when it was run, or the exact value of an RNN (``=``).
@@ -24,33 +24,30 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from pyro_vrnn.checkpoint import load_latest  # noqa: E402
+from pyro_vrnn.convergence import EarlyStopping  # noqa: E402
 from pyro_vrnn.zoo import describe_spec  # noqa: E402
 
 
 def run_summary(run_dir: Path) -> dict:
-    """Model label, parameter count and the training facts of one run folder."""
+    """Model label, parameter count and the training facts of one run folder: its latest checkpoint
+    (read by the library's checked loader) holds the step and the early-stopping state, ``history.json``
+    the time each step took."""
     run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
+    payload, _ = load_latest(run_dir, map_location="cpu")
+    trainer, config = payload["trainer"], payload["config"]
+    stopping = EarlyStopping(patience=config["training"].get("patience", 0))
+    stopping.load_state_dict(trainer["early_stopping"])
     history = json.loads((run_dir / "history.json").read_text())
-    train, valid = history.get("train", []), history.get("valid", [])
-    best_file = run_dir / "checkpoint.best.pt"
-    state = torch.load(best_file if best_file.exists() else run_dir / "checkpoint.pt", map_location="cpu",
-                       weights_only=False)
-    parameters = sum(v.numel() for v in state["trainer"]["model"].values())
-    best = min(valid, key=lambda r: r["loss"]) if valid else None
-    patience = config.get("training", {}).get("patience", 0)
-    last_best = max((i for i, r in enumerate(valid) if r.get("best")), default=None)
-    stopped_early = bool(patience and last_best is not None and len(valid) - 1 - last_best >= patience)
     return {"run": str(run_dir), "label": describe_spec(config["model"]), "spec": config["model"],
-            "parameters": parameters, "steps": train[-1]["step"] if train else 0,
-            "train_seconds": sum(r.get("seconds", 0.0) for r in train), "stopped_early": stopped_early,
-            "best_step": best["step"] if best else None, "best_valid": best["loss"] if best else None}
+            "parameters": sum(v.numel() for v in trainer["model"].values()), "steps": payload["step"],
+            "train_seconds": sum(r.get("seconds", 0.0) for r in history.get("train", [])),
+            "stopped_early": stopping.should_stop, "best_step": stopping.best_step,
+            "best_valid": stopping.best if stopping.best_step is not None else None}
 
 
 def _figure(value, se, unit):
