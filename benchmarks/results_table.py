@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -87,6 +88,19 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def paired(name_a: str, a: dict, name_b: str, b: dict) -> str:
+    """``B - A``: the mean per-sequence difference of two evaluations of the same sequences (IS, or exact),
+    its standard error over sequences, and on how many sequences B is higher."""
+    la, lb = a["per_sequence"]["log_likelihood"], b["per_sequence"]["log_likelihood"]
+    if a["per_sequence"]["num_steps"] != b["per_sequence"]["num_steps"]:
+        raise SystemExit(f"{name_a} and {name_b} were not evaluated on the same sequences")
+    diff = [y - x for x, y in zip(la, lb)]
+    n = len(diff)
+    mean = sum(diff) / n
+    se = math.sqrt(sum((d - mean) ** 2 for d in diff) / (n - 1) / n) if n > 1 else math.nan
+    return f"{name_b} - {name_a} = {mean:.2f} ± {se:.2f} per sequence ({sum(d > 0 for d in diff)} of {n} higher)"
+
+
 def main(argv=None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders")
@@ -95,16 +109,24 @@ def main(argv=None) -> str:
                              "[default: eval_test.json]")
     parser.add_argument("--unit", choices=("step", "sequence"), default="step",
                         help="step: NLL per time step (lower is better); sequence: log-likelihood per sequence")
+    parser.add_argument("--paired", action="store_true",
+                        help="also each run against the one before it on the same sequences: mean difference of "
+                             "the per-sequence log-likelihoods, its standard error, and how often the later is higher")
     args = parser.parse_args(argv)
     tables = []
     for name in args.eval or ["eval_test.json"]:
-        rows = []
+        rows, evaluations = [], []
         for run in args.runs:
             path = run / name
             if not path.is_file():
                 raise SystemExit(f"{path}: no evaluation (run pyro-vrnn evaluate {run} --json {path})")
-            rows.append(row(run_summary(run), json.loads(path.read_text()), args.unit))
+            evaluations.append(json.loads(path.read_text()))
+            rows.append(row(run_summary(run), evaluations[-1], args.unit))
         tables.append(f"{name}:\n\n{markdown(rows)}")
+        if args.paired:
+            labels = [r["model"] for r in rows]
+            tables.append("\n".join(paired(labels[i - 1], evaluations[i - 1], labels[i], evaluations[i])
+                                     for i in range(1, len(rows))))
     text = "\n\n".join(tables)
     print(text)
     return text

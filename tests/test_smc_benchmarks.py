@@ -55,7 +55,7 @@ def test_results_table_reads_every_figure_from_the_run_folders(tmp_path):
                      "--quiet", *TINY_MODEL]) == 0
         assert main(["evaluate", str(run), "--particles", "3", "--estimator", "is,smc", "--quiet"]) == 0
         runs.append(run)
-    text = _script("results_table").main([str(r) for r in runs])
+    text = _script("results_table").main([str(r) for r in runs] + ["--paired"])
     lines = text.splitlines()
     rnn, vrnn = (line for line in lines if line.startswith("| RNN") or line.startswith("| VRNN"))
     evaluations = [json.loads((r / "eval_test.json").read_text()) for r in runs]
@@ -65,3 +65,7 @@ def test_results_table_reads_every_figure_from_the_run_folders(tmp_path):
     history = json.loads((runs[1] / "history.json").read_text())
     best = min(history["valid"], key=lambda r: r["loss"])
     assert f"| {best['step']:,} | {best['loss']:.3f} |" in vrnn
+    a, b = (e["per_sequence"]["log_likelihood"] for e in evaluations)
+    mean = sum(y - x for x, y in zip(a, b)) / len(a)
+    assert f"VRNN-Bernoulli - RNN-Bernoulli = {mean:.2f} ± " in text
+    assert f"({sum(y > x for x, y in zip(a, b))} of {len(a)} higher)" in text
