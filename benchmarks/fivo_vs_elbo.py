@@ -2,7 +2,7 @@
 same estimators: ELBO, importance sampling and SMC with K particles from its own guide.
 
 Each objective trains a fresh ``VRNN(x_dim, 16, 64, emission="bernoulli")`` (the seed sizes) with the
-library's :class:`~pyro_vrnn.training.Trainer` (``elbo="trace"``, ``"iwae"``, ``"fivo"``; the last two
+library's :class:`~pyro_vrnn.train.trainer.Trainer` (``elbo="trace"``, ``"iwae"``, ``"fivo"``; the last two
 with ``--train-particles`` K), the same batches (bucketed by length, seed 0), learning rate and steps.
 The CLI equivalent of one row is ``pyro-vrnn train --model vrnn-normal --elbo fivo --train-particles 4
 ...`` (``--train-particles`` comes with the training-loop work). Results go to a JSON file.
@@ -26,8 +26,8 @@ from _common import write_records  # noqa: E402
 
 from pyro_vrnn import VRNN  # noqa: E402
 from pyro_vrnn.data import load_dataset  # noqa: E402
-from pyro_vrnn.evaluation import evaluate_sequences  # noqa: E402
-from pyro_vrnn.training import Trainer  # noqa: E402
+from pyro_vrnn.report.evaluation import evaluate_sequences  # noqa: E402
+from pyro_vrnn.train.trainer import Trainer  # noqa: E402
 
 
 def main(argv=None):

@@ -10,7 +10,7 @@
 autocast) and marks ``tests`` and ``ddp`` skipped: the pipeline and its JSON, without a GPU. The
 output format is documented in ``docs/performance.md`` ("The GPU script").
 
-The training step is :meth:`pyro_vrnn.training.Trainer.step` (``Trace_ELBO`` loss and gradients and a
+The training step is :meth:`pyro_vrnn.train.trainer.Trainer.step` (``Trace_ELBO`` loss and gradients and a
 ``ClippedAdam`` update), timed with CUDA events after warm-up; its matmul FLOPs come from
 ``torch.utils.flop_counter`` over one step, and the achieved FLOP/s is set against the card's dense
 (not sparse) tensor-core peak: TF32 for ``fp32`` (TF32 matmuls allowed), BF16 for ``bf16`` autocast.
@@ -127,8 +127,8 @@ def part_step(args) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from pyro_vrnn.precision import AutocastELBO
-    from pyro_vrnn.training import Trainer, make_elbo
+    from pyro_vrnn.train.precision import AutocastELBO
+    from pyro_vrnn.train.trainer import Trainer, make_elbo
 
     device = torch.device("cuda" if args.mode == "gpu" else "cpu")
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -176,9 +176,9 @@ def part_importance(args) -> dict:
     import pyro
     import torch
 
-    from pyro_vrnn.evaluation import auto_chunk_size
-    from pyro_vrnn.importance import importance_estimate
-    from pyro_vrnn.precision import autocast
+    from pyro_vrnn.report.evaluation import auto_chunk_size
+    from pyro_vrnn.infer.importance import importance_estimate
+    from pyro_vrnn.train.precision import autocast
 
     device = torch.device("cuda" if args.mode == "gpu" else "cpu")
     if device.type == "cuda" and not torch.cuda.is_available():

@@ -1,6 +1,6 @@
 """Importance-sampled log-likelihood: a loop over particles against vectorized particle chunks.
 
-Both sides run the very same code, ``pyro_vrnn.importance.importance_log_weights``: the loop is
+Both sides run the very same code, ``pyro_vrnn.infer.importance.importance_log_weights``: the loop is
 ``chunk_size=1`` (one particle at a time), the vectorized runs use ``chunk_size`` particles per
 chunk (a particle plate at ``dim=-2``, memory bounded by the chunk). Each particle draws its noise
 from its own generator, so every chunk size gives the same estimate for the same seed (checked
@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_common_args, setup_device, sync, write_records  # noqa: E402
 
 from pyro_vrnn import VRNN  # noqa: E402
-from pyro_vrnn.importance import importance_log_weights  # noqa: E402
+from pyro_vrnn.infer.importance import importance_log_weights  # noqa: E402
 
 
 def timed(fn, device):

@@ -13,7 +13,7 @@ the same sequences held in memory.
         --json benchmarks/results/prepared_throughput_1gb.json
 
 The child trains the ``large`` VRNN (x 200, h 256, z 64, one hidden layer of 256 in every network,
-batch 128, T 50; see benchmarks/train_step.py) with :class:`pyro_vrnn.training.Trainer` on one
+batch 128, T 50; see benchmarks/train_step.py) with :class:`pyro_vrnn.train.trainer.Trainer` on one
 thread, and reports the wall time between consecutive steps (loading included). The parent reads
 ``/proc/PID/smaps_rollup`` of the child and of every process under it every 0.2 s: ``Rss`` (what
 ``top`` shows; pages shared between the trainer and its forked workers are counted in each) and
@@ -77,7 +77,7 @@ def train(args) -> None:
 
     from pyro_vrnn import VRNN
     from pyro_vrnn.data.prepared import open_prepared
-    from pyro_vrnn.training import Trainer
+    from pyro_vrnn.train.trainer import Trainer
 
     torch.set_num_threads(1)
     dataset = open_prepared(args.corpus, workers=args.workers)
@@ -105,7 +105,7 @@ def throughput(args) -> None:
     from pyro_vrnn import VRNN
     from pyro_vrnn.data.batching import batch_indices
     from pyro_vrnn.data.prepared import load_batches, open_prepared
-    from pyro_vrnn.training import Trainer
+    from pyro_vrnn.train.trainer import Trainer
 
     torch.set_num_threads(1)
     split = open_prepared(args.corpus, workers=args.workers).train

@@ -26,10 +26,10 @@ import math
 import torch
 from torch.nn import functional as F
 
-from pyro_vrnn.emissions import GaussianEmission
-from pyro_vrnn.guides import FilteringGuide
-from pyro_vrnn.priors import ConditionalGaussianPrior
-from pyro_vrnn.transitions import GRUTransition, LSTMTransition
+from pyro_vrnn.components.emissions import GaussianEmission
+from pyro_vrnn.components.guides import FilteringGuide
+from pyro_vrnn.components.priors import ConditionalGaussianPrior
+from pyro_vrnn.components.transitions import GRUTransition, LSTMTransition
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 

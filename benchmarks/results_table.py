@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
-from pyro_vrnn.checkpoint import load_latest  # noqa: E402
-from pyro_vrnn.convergence import EarlyStopping  # noqa: E402
-from pyro_vrnn.zoo import describe_spec  # noqa: E402
+from pyro_vrnn.train.checkpoint import load_latest  # noqa: E402
+from pyro_vrnn.train.schedules import EarlyStopping  # noqa: E402
+from pyro_vrnn.models.zoo import describe_spec  # noqa: E402
 
 
 def run_summary(run_dir: Path) -> dict:

@@ -4,7 +4,7 @@ log-likelihood per time step, its spread over seeds, the effective sample size a
 Both estimators see the same model, sequences, batches and particle count ``K``; IS weights whole
 sequences (``pyro_vrnn.importance_estimate``), SMC resamples when the ESS falls below ``K / 2``
 (``pyro_vrnn.smc_estimate``, the guide as proposal). One seed is one evaluation of both
-(:func:`pyro_vrnn.evaluation.evaluate_sequences` with ``estimators=("is", "smc")``); the spread over
+(:func:`pyro_vrnn.report.evaluation.evaluate_sequences` with ``estimators=("is", "smc")``); the spread over
 seeds is the Monte-Carlo spread of each estimator's per-step figure on the same data.
 
     pyro-vrnn train --model vrnn-normal --data music:../shared/data/music/jsb_chorales.pickle --steps 1500 \\
@@ -27,8 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_records  # noqa: E402
 
-from pyro_vrnn.evaluation import evaluate_sequences  # noqa: E402
-from pyro_vrnn.runs import load_data, load_run  # noqa: E402
+from pyro_vrnn.report.evaluation import evaluate_sequences  # noqa: E402
+from pyro_vrnn.train.runs import load_data, load_run  # noqa: E402
 
 
 def evenly_spaced(sequences, count):

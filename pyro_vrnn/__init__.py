@@ -1,22 +1,26 @@
 """pyro-vrnn: recurrent latent-variable models of sequences (VRNN, STORN, RNN) as Pyro programs.
 
-The pieces, in the order the arrows point: components (:mod:`~pyro_vrnn.nn`,
-:mod:`~pyro_vrnn.priors`, :mod:`~pyro_vrnn.emissions`, :mod:`~pyro_vrnn.transitions`,
-:mod:`~pyro_vrnn.guides`) -> models (:mod:`~pyro_vrnn.models`) -> inference
-(:mod:`~pyro_vrnn.training`, :mod:`~pyro_vrnn.importance`).
+The layers, in the order the arrows point (each imports only the ones before it):
+:mod:`~pyro_vrnn.data` -> :mod:`~pyro_vrnn.components` (networks, priors, emissions, transitions,
+guides) -> :mod:`~pyro_vrnn.models` (``SequenceModel`` and the seed models) -> :mod:`~pyro_vrnn.infer`
+(the fast ELBO, importance sampling, SMC, FIVO) -> :mod:`~pyro_vrnn.train` (trainer, schedules,
+checkpoints, run folders) -> :mod:`~pyro_vrnn.report` (evaluation, sampling, plots, the comparison
+table) -> :mod:`~pyro_vrnn.cli` (one module per command). ``docs/architecture.md`` says more.
 """
 
-from .emissions import BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission, LinearGaussianEmission
-from .guides import FilteringGuide, SmoothingGuide, STORNGuide
-from .importance import ImportanceEstimate, importance_estimate, importance_log_likelihood, importance_log_weights
+from .components.emissions import (BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission,
+                                   LinearGaussianEmission)
+from .components.guides import FilteringGuide, SmoothingGuide, STORNGuide
+from .components.nn import MLP, Identity, NoFeatures
+from .components.priors import (ConditionalGaussianPrior, GatedTransitionPrior, LinearGaussianPrior,
+                                StandardNormalPrior)
+from .components.transitions import GRUTransition, IdentityTransition, LSTMTransition
 from .infer import FIVO, SMCEstimate, smc_estimate, smc_log_likelihood
+from .infer.importance import (ImportanceEstimate, importance_estimate, importance_log_likelihood,
+                               importance_log_weights)
 from .models import DMM, RNN, STORN, VRNN, SequenceModel
-from .nn import MLP, Identity, NoFeatures
-from .priors import ConditionalGaussianPrior, GatedTransitionPrior, LinearGaussianPrior, StandardNormalPrior
-from .training import KLAnnealing, Trainer, fit
-from .transitions import GRUTransition, IdentityTransition, LSTMTransition
-
-__version__ = "0.1.0"
+from .train.trainer import KLAnnealing, Trainer, fit
+from .version import __version__
 
 __all__ = [
     "BernoulliEmission", "ConditionalGaussianPrior", "DMM", "GatedTransitionPrior", "FilteringGuide", "GaussianEmission", "GMMEmission",

@@ -24,7 +24,7 @@ import pyro  # noqa: E402
 import torch  # noqa: E402
 
 from pyro_vrnn import RNN, VRNN  # noqa: E402
-from pyro_vrnn.training import KLAnnealing, Trainer  # noqa: E402
+from pyro_vrnn.train.trainer import KLAnnealing, Trainer  # noqa: E402
 
 VRNN_STEPS = 5
 RNN_STEPS = 7
@@ -61,7 +61,7 @@ def vrnn():
 
 
 def evaluate(model, parallel):
-    from pyro_vrnn.evaluation import evaluate_sequences
+    from pyro_vrnn.report.evaluation import evaluate_sequences
 
     return evaluate_sequences(model, sequences(5, 2, seed=11), num_particles=6, batch_size=2, seed=0,
                               parallel=parallel, estimators=("is", "smc"))
@@ -76,8 +76,8 @@ def train_vrnn(parallel):
 
 
 def train_a_run(folder: str, parallel) -> None:
-    from pyro_vrnn.runs import make_config, train_run
-    from pyro_vrnn.zoo import model_spec
+    from pyro_vrnn.train.runs import make_config, train_run
+    from pyro_vrnn.models.zoo import model_spec
 
     spec = model_spec("vrnn-normal", 88, kind="music", h_dim=6, z_dim=2, feature_dims=(6,), hidden_dims=(6,))
     options = {"num_train": 7, "num_valid": 3, "num_test": 2, "lengths": (4, 9)}
@@ -87,7 +87,7 @@ def train_a_run(folder: str, parallel) -> None:
 
 
 def main(out: str) -> int:
-    from pyro_vrnn import distributed
+    from pyro_vrnn.train import distributed
 
     torch.set_num_threads(1)
     parallel, _ = distributed.start("cpu", timeout_minutes=1.0)

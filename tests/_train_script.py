@@ -19,8 +19,8 @@ import pyro  # noqa: E402
 import torch  # noqa: E402
 
 from pyro_vrnn import VRNN  # noqa: E402
-from pyro_vrnn.checkpoint import load_latest, save_checkpoint, set_rng_state  # noqa: E402
-from pyro_vrnn.training import KLAnnealing, Trainer  # noqa: E402
+from pyro_vrnn.train.checkpoint import load_latest, save_checkpoint, set_rng_state  # noqa: E402
+from pyro_vrnn.train.trainer import KLAnnealing, Trainer  # noqa: E402
 
 
 def data(seed: int = 123):

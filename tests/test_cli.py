@@ -164,7 +164,7 @@ def test_compare_writes_table_csv_figure_and_skips_duplicates_on_binary_data(tmp
 
 
 def test_compare_function_returns_rows_for_each_model(tmp_path):
-    from pyro_vrnn.compare import compare
+    from pyro_vrnn.report.compare import compare
 
     rows = compare("speech-synthetic", ["rnn-normal", "vrnn-gmm"], steps=1, out=tmp_path, particles=2,
                    data_options={"num_train": 2, "num_valid": 1, "num_test": 1, "seconds": (0.55, 0.6),

@@ -8,7 +8,7 @@ import torch
 
 from pyro_vrnn.cli import main
 from pyro_vrnn.data import write_wav
-from pyro_vrnn.runs import load_data, load_run
+from pyro_vrnn.train.runs import load_data, load_run
 
 TINY_MODEL = ["--h-dim", "8", "--z-dim", "2", "--feature-dims", "8", "--hidden-dims", "8", "--num-components", "2"]
 TINY_SPEECH = ["--data", "speech-synthetic", "--data-option", "num_train=2", "--data-option", "num_valid=1",

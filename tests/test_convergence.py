@@ -16,11 +16,11 @@ import torch
 from pyro.optim.clipped_adam import ClippedAdam as ClippedAdamTorch
 
 from pyro_vrnn import VRNN
-from pyro_vrnn.checkpoint import BEST, CHECKPOINT, CheckpointError, load_checkpoint, load_latest, save_checkpoint, \
+from pyro_vrnn.train.checkpoint import BEST, CHECKPOINT, CheckpointError, load_checkpoint, load_latest, save_checkpoint, \
     set_rng_state
 from pyro_vrnn.cli import main
-from pyro_vrnn.convergence import EarlyStopping, PlateauSchedule
-from pyro_vrnn.training import Trainer
+from pyro_vrnn.train.schedules import EarlyStopping, PlateauSchedule
+from pyro_vrnn.train.trainer import Trainer
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 TINY_MUSIC = ["--data", "music-synthetic", "--data-option", "num_train=6", "--data-option", "num_valid=2",
@@ -163,7 +163,7 @@ def test_evaluate_and_sample_use_the_best_checkpoint_unless_told_last(stopped_ru
     assert results["last"]["step"] == last_step and results["last"]["checkpoint"].endswith(CHECKPOINT)
     assert main(["sample", str(stopped_run), "--num", "1", "--length", "4", "--out", str(tmp_path / "s"),
                  "--no-real", "--quiet"]) == 0
-    from pyro_vrnn.runs import load_run
+    from pyro_vrnn.train.runs import load_run
 
     best_model = load_run(stopped_run)[0]
     assert all(torch.equal(p, load_checkpoint(stopped_run / BEST)["trainer"]["model"][n])
@@ -177,7 +177,7 @@ def test_an_unreadable_best_checkpoint_is_an_error_not_another_model(stopped_run
     shutil.copytree(stopped_run, run)
     (run / BEST).write_bytes((run / BEST).read_bytes()[:200])
     with pytest.raises(CheckpointError, match="checkpoint.best.pt"):
-        from pyro_vrnn.runs import load_run
+        from pyro_vrnn.train.runs import load_run
 
         load_run(run)
     assert load_run(run, checkpoint="last")[3]["step"] == load_checkpoint(run / CHECKPOINT)["step"]
@@ -185,7 +185,7 @@ def test_an_unreadable_best_checkpoint_is_an_error_not_another_model(stopped_run
 
 # ------------------------------------------------------------------------------------------ SIGKILL
 #: the real CLI, slowed by a pause after each checkpoint so that a kill lands mid-run
-SLOW_CLI = ("import sys, time; import pyro_vrnn.runs as runs; save = runs.save_checkpoint; "
+SLOW_CLI = ("import sys, time; import pyro_vrnn.train.runs as runs; save = runs.save_checkpoint; "
             "runs.save_checkpoint = lambda *a, **k: (save(*a, **k), time.sleep(0.15))[0]; "
             "from pyro_vrnn.cli import main; sys.exit(main())")
 

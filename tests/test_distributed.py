@@ -86,7 +86,7 @@ def test_rnn_on_two_processes_with_half_batches_equals_one_process_with_whole_ba
 def test_evaluation_on_two_processes_gathers_what_one_process_gives_with_the_same_batch_seeds(two_workers):
     import _distributed_worker as worker
 
-    from pyro_vrnn.distributed import DataParallel
+    from pyro_vrnn.train.distributed import DataParallel
 
     model = worker.vrnn()
     model.load_state_dict(two_workers[0]["vrnn"])
@@ -220,8 +220,8 @@ def test_resuming_on_one_process_continues_from_the_two_process_checkpoint(kille
 
 def test_evaluate_under_a_launcher_writes_the_json_of_a_single_process(killed_and_uninterrupted, tmp_path,
                                                                       monkeypatch):
-    from pyro_vrnn.distributed import DataParallel
-    from pyro_vrnn.evaluation import evaluate_run
+    from pyro_vrnn.train.distributed import DataParallel
+    from pyro_vrnn.report.evaluation import evaluate_run
 
     run = killed_and_uninterrupted[0]
     plain = tmp_path / "plain.json"

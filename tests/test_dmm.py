@@ -7,10 +7,10 @@ import pytest
 import torch
 from pyro.infer import Trace_ELBO
 
-from pyro_vrnn.guides import reverse_padded
+from pyro_vrnn.components.guides import reverse_padded
 from pyro_vrnn.infer import SequenceELBO
 from pyro_vrnn.models import DMM
-from pyro_vrnn.zoo import build_model, model_spec
+from pyro_vrnn.models.zoo import build_model, model_spec
 
 
 def hand_written(m):

@@ -21,10 +21,11 @@ pytest.importorskip("sphinx")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(ROOT, "docs", "api")
 #: the modules users import; their public names must all be in the reference
-USER_MODULES = ("pyro_vrnn.data", "pyro_vrnn.training", "pyro_vrnn.infer", "pyro_vrnn.importance",
-                "pyro_vrnn.models", "pyro_vrnn.priors", "pyro_vrnn.emissions", "pyro_vrnn.guides",
-                "pyro_vrnn.transitions", "pyro_vrnn.heads", "pyro_vrnn.nn", "pyro_vrnn.registry", "pyro_vrnn.zoo",
-                "pyro_vrnn.predictive")
+USER_MODULES = ("pyro_vrnn.data", "pyro_vrnn.train.trainer", "pyro_vrnn.infer", "pyro_vrnn.infer.importance",
+                "pyro_vrnn.models", "pyro_vrnn.components.priors", "pyro_vrnn.components.emissions", "pyro_vrnn.components.guides",
+                "pyro_vrnn.components.transitions", "pyro_vrnn.components.heads", "pyro_vrnn.components.nn", "pyro_vrnn.components.registry", "pyro_vrnn.models.zoo",
+                "pyro_vrnn.models.predictive", "pyro_vrnn.models.base", "pyro_vrnn.models.seeds",
+                "pyro_vrnn.train.settings", "pyro_vrnn.train.schedules")
 
 
 @pytest.fixture(scope="module")

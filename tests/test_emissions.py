@@ -8,7 +8,7 @@ import torch.distributions as td
 from torch.nn import functional as F
 
 from pyro_vrnn import BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission
-from pyro_vrnn.distributions import BivariateGaussianMixturePen
+from pyro_vrnn.components.distributions import BivariateGaussianMixturePen
 
 
 def test_gmm_emission_log_prob_matches_direct_logsumexp():

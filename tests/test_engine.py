@@ -26,7 +26,7 @@ from torch import nn
 
 from pyro_vrnn import RNN, STORN, VRNN, importance_estimate
 from pyro_vrnn.infer import SequenceELBO, supported_model
-from pyro_vrnn.training import Trainer
+from pyro_vrnn.train.trainer import Trainer
 
 
 def _data(emission="normal", batch=4, steps=6, x_dim=3, seed=0):

@@ -24,10 +24,10 @@ import pytest
 import torch
 
 from pyro_vrnn import RNN, VRNN, importance_estimate, importance_log_likelihood
-from pyro_vrnn.checkpoint import (CHECKPOINT, PREVIOUS, CheckpointError, load_checkpoint, load_latest, rng_state,
+from pyro_vrnn.train.checkpoint import (CHECKPOINT, PREVIOUS, CheckpointError, load_checkpoint, load_latest, rng_state,
                                   save_checkpoint, set_rng_state)
-from pyro_vrnn.resources import OutOfMemoryError
-from pyro_vrnn.training import DivergenceError, Trainer
+from pyro_vrnn.train.resources import OutOfMemoryError
+from pyro_vrnn.train.trainer import DivergenceError, Trainer
 
 TESTS = Path(__file__).parent
 SCRIPT = TESTS / "_train_script.py"
@@ -264,7 +264,7 @@ def test_a_save_that_fails_midway_leaves_the_previous_checkpoints_untouched(tmp_
 def test_a_kill_between_the_rotation_renames_loses_no_step(tmp_path, monkeypatch):
     """Killed after ``checkpoint.pt`` became ``checkpoint.prev.pt`` but before the new file took its
     name: the complete new checkpoint is found under its temporary name."""
-    import pyro_vrnn.checkpoint as ckpt
+    import pyro_vrnn.train.checkpoint as ckpt
 
     model, trainer = _trained(tmp_path)
     trainer.step(*batch())
@@ -495,7 +495,7 @@ def test_huge_log_weights_give_a_finite_estimate():
     """Data far from a model whose emission scale sits at its floor: log-weights around -1e8 that
     differ by thousands of nats between particles; ``exp`` of any of them underflows, the
     float64 ``logsumexp`` does not."""
-    from pyro_vrnn.importance import importance_log_weights
+    from pyro_vrnn.infer.importance import importance_log_weights
 
     model = tiny_vrnn()
     x, mask = batch()
@@ -638,7 +638,7 @@ CLI_DATA = ["--data", "speech-synthetic", "--data-option", "num_train=4", "--dat
             "--data-option", "chunk_frames=4"]
 CLI_SIZES = ["--h-dim", "4", "--z-dim", "2", "--feature-dims", "4", "--hidden-dims", "4", "--batch-size", "3"]
 #: the real CLI, slowed by a pause after each checkpoint so that a kill lands mid-run
-SLOW_CLI = ("import sys, time; import pyro_vrnn.runs as runs; save = runs.save_checkpoint; "
+SLOW_CLI = ("import sys, time; import pyro_vrnn.train.runs as runs; save = runs.save_checkpoint; "
             "runs.save_checkpoint = lambda *a, **k: (save(*a, **k), time.sleep(0.15))[0]; "
             "from pyro_vrnn.cli import main; sys.exit(main())")
 
@@ -814,7 +814,7 @@ def test_cli_divergence_between_periodic_checkpoints_still_saves_the_last_good_s
 
 @pytest.mark.parametrize("command", ["train", "evaluate"])
 def test_cli_out_of_memory_names_the_knob_to_turn(cli_runs, tmp_path, monkeypatch, capsys, command):
-    import pyro_vrnn.evaluation
+    import pyro_vrnn.report.evaluation
     from pyro_vrnn.cli import main
     from pyro_vrnn.infer import SequenceELBO
 
@@ -827,7 +827,7 @@ def test_cli_out_of_memory_names_the_knob_to_turn(cli_runs, tmp_path, monkeypatc
                 "--out", str(tmp_path / "run")]
         knob = "--batch-size"
     else:
-        monkeypatch.setattr(pyro_vrnn.evaluation, "importance_estimate", oom)
+        monkeypatch.setattr(pyro_vrnn.report.evaluation, "importance_estimate", oom)
         argv = ["evaluate", str(cli_runs / "run"), "--particles", "4", "--json", str(tmp_path / "e.json")]
         knob = "--chunk-size"
     code = main(argv)

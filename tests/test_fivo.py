@@ -9,7 +9,7 @@ from test_linear_gaussian_exactness import exact_log_likelihood
 from test_smc import lgssm
 
 from pyro_vrnn import FIVO, VRNN
-from pyro_vrnn.training import Trainer, make_elbo
+from pyro_vrnn.train.trainer import Trainer, make_elbo
 
 
 def test_fivo_loss_lies_between_exact_nll_and_iwae_loss_on_long_sequences():

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from _fuzz import FUZZ
 from pyro_vrnn import VRNN, importance_log_likelihood
 from pyro_vrnn.data import DataError, Normalizer, iterate_batches, pad_batch, waveform_to_frames, write_wav
-from pyro_vrnn.training import Trainer
+from pyro_vrnn.train.trainer import Trainer
 
 # ---------------------------------------------------------------------------------------------- pad_batch
 BAD_BATCHES = {

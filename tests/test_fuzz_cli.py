@@ -182,12 +182,12 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, monkeypatch, capsys, 
                                    TypeError("unsupported operand\nwith a second line"), AttributeError("y")])
 def test_an_unexpected_error_is_one_line_exit_2_and_its_traceback_is_one_variable_away(tmp_path, monkeypatch,
                                                                                        capsys, error):
-    import pyro_vrnn.runs
+    import pyro_vrnn.cli.train
 
     def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(pyro_vrnn.runs, "train_run", broken)
+    monkeypatch.setattr(pyro_vrnn.cli.train, "train_run", broken)  # the name the train command calls
     line = one_line_error(capsys, main([*TRAIN, "--steps", "1", "--out", str(tmp_path / "r")]),
                           f"unexpected {type(error).__name__}")
     assert TRACEBACK_ENV_VAR in line and "second line" not in line

@@ -6,7 +6,7 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import ClippedAdam
 
 from pyro_vrnn import RNN, STORN, VRNN, importance_estimate
-from pyro_vrnn.training import Trainer
+from pyro_vrnn.train.trainer import Trainer
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

@@ -6,7 +6,7 @@ import torch
 
 from pyro_vrnn import RNN, VRNN, importance_log_likelihood
 from pyro_vrnn.data import pad_batch
-from pyro_vrnn.training import fit
+from pyro_vrnn.train.trainer import fit
 
 STEPS = 10
 

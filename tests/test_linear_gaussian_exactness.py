@@ -9,9 +9,9 @@ from torch import nn
 
 from pyro_vrnn import (IdentityTransition, Identity, LinearGaussianEmission, LinearGaussianPrior, NoFeatures,
                        SequenceModel, importance_estimate)
-from pyro_vrnn.guides import GaussianHead
-from pyro_vrnn.nn import broadcast_cat
-from pyro_vrnn.training import Trainer
+from pyro_vrnn.components.guides import GaussianHead
+from pyro_vrnn.components.nn import broadcast_cat
+from pyro_vrnn.train.trainer import Trainer
 
 X_DIM, Z_DIM, T = 2, 2, 6
 

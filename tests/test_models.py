@@ -12,7 +12,7 @@ from pyro.optim import ClippedAdam
 
 from pyro_vrnn import (RNN, STORN, VRNN, FilteringGuide, SmoothingGuide, StandardNormalPrior,
                        importance_log_likelihood)
-from pyro_vrnn.importance import _site_log_probs
+from pyro_vrnn.infer.importance import _site_log_probs
 
 EMISSIONS = ["normal", "gmm", "bernoulli", "handwriting"]
 
@@ -130,7 +130,7 @@ def test_storn_prior_inside_vrnn_and_custom_guide_objects():
 
 def test_any_pyro_guide_sampling_the_same_sites_works_for_training_and_evaluation():
     """A hand-written guide (not a library component) drives SVI and the importance sampler."""
-    from pyro_vrnn.training import Trainer
+    from pyro_vrnn.train.trainer import Trainer
     import pyro.distributions as dist
 
     model = small(VRNN, "normal")
@@ -233,7 +233,7 @@ def test_storn_z_t_enters_the_recurrence_at_step_t_and_x_t_only_after_it():
 
 
 def test_vrnn_i_is_a_vrnn_with_a_standard_prior_and_the_storn_guide():
-    from pyro_vrnn.zoo import build_model, model_spec
+    from pyro_vrnn.models.zoo import build_model, model_spec
     vrnn_i = build_model(model_spec("vrnn-i", 3))
     storn = build_model(model_spec("storn", 3))
     assert type(vrnn_i) is VRNN and type(storn) is STORN
@@ -302,7 +302,7 @@ def test_non_finite_real_steps_are_refused_and_padding_may_hold_anything():
 def test_describe_spec_keeps_seed_models_apart_under_an_emission_override():
     """On music every model takes the Bernoulli emission; the labels must still tell VRNN-I from the
     VRNN and the DMM from both (a results table with two rows called "VRNN-Bernoulli" says nothing)."""
-    from pyro_vrnn.zoo import describe_spec, model_spec
+    from pyro_vrnn.models.zoo import describe_spec, model_spec
 
     names = ["rnn-normal", "storn", "vrnn-i", "vrnn-normal", "dmm"]
     labels = [describe_spec(model_spec(n, x_dim=88, emission="bernoulli")) for n in names]

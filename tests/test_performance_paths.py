@@ -21,8 +21,8 @@ from torch import nn
 
 from pyro_vrnn import VRNN, importance_estimate
 from pyro_vrnn.infer import SequenceELBO
-from pyro_vrnn.nn import broadcast_cat, broadcast_leading
-from pyro_vrnn.transitions import LSTMTransition
+from pyro_vrnn.components.nn import broadcast_cat, broadcast_leading
+from pyro_vrnn.components.transitions import LSTMTransition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from reference_vrnn import TorchVRNNLoss  # noqa: E402
@@ -104,7 +104,7 @@ def test_broadcast_cat_broadcasts_and_rejects_mismatches():
 
 
 def test_guide_head_with_projected_context_equals_head_on_concatenated_input():
-    from pyro_vrnn.guides import GaussianHead
+    from pyro_vrnn.components.guides import GaussianHead
     head = GaussianHead(5 + 4, 3, hidden_dims=(6, 7)).double()
     g = torch.Generator().manual_seed(0)
     context = torch.randn(2, 8, 5, generator=g, dtype=torch.float64)  # (B, T, C)
@@ -220,7 +220,7 @@ def test_fast_lstm_inference_path_leaves_the_importance_estimate_unchanged():
 
 def test_per_particle_noise_blocks_do_not_depend_on_the_chunk():
     """A particle's noise comes in blocks drawn from its own generator; small blocks force refills."""
-    from pyro_vrnn.importance import PerParticleNoise
+    from pyro_vrnn.infer.importance import PerParticleNoise
 
     def noise_of_particles(seeds, steps=7):
         noise = PerParticleNoise([torch.Generator().manual_seed(s) for s in seeds], block_numel=2 * 2 * 3)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_vrnn import plots
+from pyro_vrnn.report import plots
+from pyro_vrnn.train import curves
 
 
 def test_strokes_split_where_the_pen_lifts_and_accumulate_offsets():
@@ -40,7 +41,7 @@ def test_plot_samples_and_grid_write_pngs(tmp_path, kind, shape):
 
 def test_plot_history_and_unknown_kind(tmp_path):
     history = {"train": [{"step": i, "loss": 1.0 / i} for i in range(1, 30)], "valid": [{"step": 10, "loss": 0.2}]}
-    assert plots.plot_history({"m": history, "empty": {}}, tmp_path / "h.png").stat().st_size > 1000
+    assert curves.plot_history({"m": history, "empty": {}}, tmp_path / "h.png").stat().st_size > 1000
     plt = plots._pyplot()
     fig, ax = plt.subplots()
     with pytest.raises(ValueError, match="unknown data kind"):

@@ -10,8 +10,8 @@ from pyro.infer import RenyiELBO, Trace_ELBO
 
 import pyro_vrnn as pv
 from pyro_vrnn.cli import main
-from pyro_vrnn.importance import importance_estimate
-from pyro_vrnn.precision import AutocastELBO, autocast, check_precision
+from pyro_vrnn.infer.importance import importance_estimate
+from pyro_vrnn.train.precision import AutocastELBO, autocast, check_precision
 
 
 @pytest.fixture

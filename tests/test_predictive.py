@@ -10,10 +10,10 @@ from pyro.infer import Predictive
 
 from pyro_vrnn import VRNN
 from pyro_vrnn.data import load_dataset, pad_batch
-from pyro_vrnn.distributions import BivariateGaussianMixturePen
-from pyro_vrnn.predictive import tempered_sample
-from pyro_vrnn.training import fit
-from pyro_vrnn.zoo import build_model, model_spec
+from pyro_vrnn.components.distributions import BivariateGaussianMixturePen
+from pyro_vrnn.models.predictive import tempered_sample
+from pyro_vrnn.train.trainer import fit
+from pyro_vrnn.models.zoo import build_model, model_spec
 
 SEED_MODELS = ("rnn-normal", "storn", "vrnn-i", "vrnn-normal", "vrnn-gmm")
 

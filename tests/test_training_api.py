@@ -13,8 +13,8 @@ import pyro_vrnn
 from pyro_vrnn import VRNN, KLAnnealing, Trainer, fit
 from pyro_vrnn.cli import build_parser, main
 from pyro_vrnn.data.batching import batch_indices, pad_batch
-from pyro_vrnn.presets import PRESETS, get_preset
-from pyro_vrnn.progress import progress_bar
+from pyro_vrnn.train.presets import PRESETS, get_preset
+from pyro_vrnn.train.progress import progress_bar
 
 TINY_MUSIC = ["--data", "music-synthetic", "--data-option", "num_train=6", "--data-option", "num_valid=2",
               "--data-option", "num_test=3", "--data-option", "lengths=(6,10)"]
@@ -73,8 +73,8 @@ def test_cli_iwae_with_train_particles_is_renyi_alpha_zero_with_k_particles(tmp_
     assert iwae != pytest.approx(trace, rel=1e-3)
 
     # the same first batch and initial parameters, RenyiELBO(alpha=0, num_particles=5) called directly
-    from pyro_vrnn.runs import load_data
-    from pyro_vrnn.zoo import build_model
+    from pyro_vrnn.train.runs import load_data
+    from pyro_vrnn.models.zoo import build_model
 
     config = json.loads((tmp_path / "iwae" / "config.json").read_text())
     assert config["training"]["num_particles"] == 5

@@ -57,7 +57,7 @@ import torch
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
-from ..heads import unwrap_normal
+from ..components.heads import unwrap_normal
 from ..models import SequenceModel
 from .engine import _tree_map, expanded
 

@@ -34,12 +34,12 @@ from pyro.infer import ELBO, RenyiELBO, TraceMeanField_ELBO
 from pyro.infer.util import zero_grads
 from pyro.optim import ClippedAdam
 
-from .convergence import EarlyStopping, PlateauSchedule
-from .data.batching import batch_indices, pad_batch
-from .data.prepared import load_batches, sequence_lengths
-from .infer import FIVO, SequenceELBO
+from ..data.batching import batch_indices, pad_batch
+from ..data.prepared import load_batches, sequence_lengths
+from ..infer import FIVO, SequenceELBO
 from .progress import progress_bar
 from .resources import TRAINING_KNOBS, out_of_memory_advice
+from .schedules import EarlyStopping, PlateauSchedule
 
 
 class DivergenceError(RuntimeError):
@@ -96,21 +96,6 @@ def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = 
     if not (isinstance(num_particles, int) and num_particles >= 1):
         raise ValueError(f"num_particles (--train-particles) must be a positive integer, got {num_particles!r}")
     return ELBOS[elbo](num_particles=num_particles, vectorize_particles=vectorize_particles, max_plate_nesting=1)
-
-
-def resolve_device(device="auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` without a GPU is an error."""
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but torch sees no CUDA device; use 'cpu' or 'auto'")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device '{device}' was asked for but torch sees {torch.cuda.device_count()} CUDA device(s)")
-    return device
 
 
 class _ScaleLatents(poutine.messenger.Messenger):

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from ..version import __version__
 
 FORMAT = "pyro-vrnn-checkpoint/1"
 CHECKPOINT = "checkpoint.pt"

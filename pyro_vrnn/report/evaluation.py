@@ -24,9 +24,10 @@ import time
 import pyro
 import torch
 
-from .data import pad_batch
-from .importance import importance_estimate
-from .infer import smc_estimate
+from ..data import pad_batch
+from ..infer import smc_estimate
+from ..infer.importance import importance_estimate
+from ..train.runs import load_data, load_run
 
 MEMORY_BUDGET = 2e8  # float32 elements of emission parameters kept per particle chunk (about 0.8 GB)
 
@@ -252,8 +253,6 @@ def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chun
     evaluation only (e.g. ``{"test_chunking": "chunks"}`` to score a speech model trained on 0.5 s
     chunks on test chunks instead of whole utterances); options that change the features or their
     normalization are refused. The result also names the run, the checkpoint file and the options used."""
-    from .runs import load_data, load_run  # evaluation of runs sits above the run machinery
-
     model, config, normalizer, payload = load_run(run_dir, device, checkpoint)
     if data_options:
         config = {**config, "data_options": {**config.get("data_options", {}), **dict(data_options)}}

@@ -40,6 +40,8 @@ import pyro
 import torch
 import torch.distributed as dist
 
+from .devices import resolve_device
+
 #: the environment a launcher (torchrun) sets for every process
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -202,8 +204,6 @@ def start(device="auto", timeout_minutes: float = 30.0) -> tuple[DataParallel, t
     """Join the process group a launcher described in the environment; returns this process's
     :class:`DataParallel` and its device: ``cuda:LOCAL_RANK`` with NCCL when CUDA is used, the CPU
     with gloo otherwise. ``timeout_minutes`` bounds a wait for a process that has stopped."""
-    from .training import resolve_device
-
     if not launched():
         raise RuntimeError("not launched by torchrun: RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT are unset")
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])

@@ -23,11 +23,12 @@ import math
 import time
 from pathlib import Path
 
+from ..models.zoo import architecture, count_parameters, describe_spec, model_spec
+from ..train.curves import plot_history
+from ..train.runs import HISTORY, load_data, load_run, make_config, train_run
 from . import plots
 from .evaluation import evaluate_run
-from .runs import HISTORY, load_data, load_run, make_config, train_run
 from .sampling import generate_samples, real_examples, typical_length
-from .zoo import SEED_MODELS, architecture, count_parameters, describe_spec, model_spec
 
 DEFAULT_MODELS = ["rnn-normal", "rnn-gmm", "storn", "vrnn-i", "vrnn-normal", "vrnn-gmm"]  # as `pyro-vrnn compare`
 CSV_FIELDS = ["model", "label", "exact", "elbo", "elbo_se", "log_likelihood", "log_likelihood_se",
@@ -123,7 +124,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
     rate = int(dataset.info.get("sample_rate") or 16000)
     plots.plot_sample_grid(dataset.kind, columns, out / "samples.png", title=f"samples, {steps} steps each: {data}",
                            sample_rate=rate)
-    plots.plot_history(histories, out / "training.png", title=data)
+    plot_history(histories, out / "training.png", title=data)
     meta = {"data": data, "data_options": data_options or {}, "kind": dataset.kind, "synthetic": dataset.synthetic,
             "split": split, "unit": unit, "steps": steps, "seed": seed, "particles": particles, "skipped": skipped,
             "estimators": list(estimators),

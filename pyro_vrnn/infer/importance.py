@@ -27,8 +27,8 @@ import torch
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
-from .heads import unwrap_normal
-from .infer.engine import expanded, sequence_log_weights, supported_model
+from ..components.heads import unwrap_normal
+from .engine import expanded, sequence_log_weights, supported_model
 
 
 @dataclass

@@ -26,52 +26,35 @@ from pathlib import Path
 import pyro
 import torch
 
-from . import __version__
-from .checkpoint import (CHECKPOINT, CheckpointError, load_latest, load_run_checkpoint, save_best_checkpoint,
-                         save_checkpoint, set_rng_state)
-from .convergence import PlateauSchedule
-from .data import Normalizer, load_dataset
+from ..data import Normalizer, load_dataset
+from ..models.zoo import build_model
+from ..version import __version__
+from .checkpoint import (
+    CHECKPOINT,
+    CheckpointError,
+    load_latest,
+    load_run_checkpoint,
+    save_best_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+)
+from .curves import plot_history
+from .devices import resolve_device
 from .outputs import check_run_folder
-from .precision import AutocastELBO, check_precision
-from .training import DivergenceError, KLAnnealing, Trainer, make_elbo, resolve_device
-from .zoo import build_model
+from .precision import check_precision
+from .settings import DEFAULT_TRAINING, RESUMABLE_CHANGES, TrainingSettings
+from .trainer import DivergenceError
 
 CONFIG = "config.json"
 HISTORY = "history.json"
 TRAINING_PLOT = "training.png"
 
-#: training settings that may change when a run is resumed (the others must stay as they were);
-#: a larger ``patience`` lets a run that stopped early go on
-RESUMABLE_CHANGES = ("steps", "valid_every", "checkpoint_every", "patience")
-#: ``patience``: early stopping after so many validations without a new best (0 = off);
-#: ``lr_schedule``: ``"none"`` or ``"plateau"`` (``lr_factor``, ``lr_patience``, ``min_lr``)
-DEFAULT_TRAINING = {"steps": 1000, "batch_size": 32, "lr": 1e-3, "clip_norm": 10.0, "weight_decay": 0.0,
-                    "elbo": "trace", "num_particles": 1, "annealing_steps": 0, "annealing_start": 0.1,
-                    "valid_every": 0, "checkpoint_every": 100, "bucket_by_length": False, "patience": 0,
-                    "lr_schedule": "none", "lr_factor": 0.5, "lr_patience": 3, "min_lr": 0.0}
-LR_SCHEDULES = ("none", "plateau")
-
-
 def make_config(model_spec: dict, data: str, *, data_options: dict | None = None, seed: int = 0,
                 **training) -> dict:
-    """A run's ``config.json`` content. ``training`` overrides :data:`DEFAULT_TRAINING`."""
-    unknown = set(training) - set(DEFAULT_TRAINING)
-    if unknown:
-        raise ValueError(f"unknown training settings {sorted(unknown)}")
-    settings = {**DEFAULT_TRAINING, **training}
-    for key in ("steps", "annealing_steps", "valid_every", "checkpoint_every", "patience", "lr_patience"):
-        if int(settings[key]) < 0:
-            raise ValueError(f"{key} must be >= 0, got {settings[key]}")
-    for key in ("batch_size", "num_particles"):
-        if int(settings[key]) < 1:
-            raise ValueError(f"{key} must be >= 1, got {settings[key]}")
-    if settings["lr_schedule"] not in LR_SCHEDULES:
-        raise ValueError(f"unknown lr_schedule {settings['lr_schedule']!r}; expected one of {', '.join(LR_SCHEDULES)}")
-    if (settings["patience"] or settings["lr_schedule"] != "none") and not settings["valid_every"]:
-        raise ValueError("early stopping (--patience) and --lr-schedule plateau are driven by the validation loss: "
-                         "set --valid-every N (N > 0)")
-    if not (settings["lr"] > 0 and settings["clip_norm"] > 0):
-        raise ValueError(f"lr and clip_norm must be positive, got {settings['lr']}, {settings['clip_norm']}")
+    """A run's ``config.json`` content. ``training`` overrides
+    :data:`~pyro_vrnn.train.settings.DEFAULT_TRAINING` and is checked by
+    :class:`~pyro_vrnn.train.settings.TrainingSettings`."""
+    settings = TrainingSettings.from_dict({**DEFAULT_TRAINING, **training}).to_dict()
     return {"version": __version__, "model": dict(model_spec), "data": data, "data_options": dict(data_options or {}),
             "seed": int(seed), "training": settings}
 
@@ -112,18 +95,6 @@ def _check_same_run(saved: dict, wanted: dict, run_dir) -> None:
     if problems:
         raise CheckpointError(f"{run_dir} holds a checkpoint of another run: it has " + "; ".join(problems[:4])
                               + ("; ..." if len(problems) > 4 else ""))
-
-
-def _trainer_for(model, settings: dict, parallel=None, precision: str = "fp32") -> Trainer:
-    settings = {**DEFAULT_TRAINING, **settings}  # a run saved before a setting existed has its default
-    schedule = (PlateauSchedule(settings["lr_factor"], settings["lr_patience"], settings["min_lr"])
-                if settings["lr_schedule"] == "plateau" else None)
-    elbo = make_elbo(settings["elbo"], int(settings["num_particles"]))
-    if check_precision(precision) != "fp32":
-        elbo = AutocastELBO(elbo, model._reference_tensor().device.type)
-    return Trainer(model, lr=settings["lr"], clip_norm=settings["clip_norm"], weight_decay=settings["weight_decay"],
-                   elbo=elbo, annealing=KLAnnealing(settings["annealing_steps"], settings["annealing_start"]),
-                   patience=int(settings["patience"]), lr_schedule=schedule, parallel=parallel)
 
 
 def restore_model(payload: dict, device="cpu"):
@@ -185,15 +156,14 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     if payload is None:
         pyro.set_rng_seed(config["seed"])
     pyro.get_param_store().clear()
+    model = restore_model(payload, device) if payload is not None else build_model(config["model"]).to(device)
+    trainer = TrainingSettings.from_dict(settings).build_trainer(
+        model, precision=precision, parallel=parallel and parallel.with_seed(config["seed"]))
     if payload is not None:
-        model = restore_model(payload, device)
-        trainer = _trainer_for(model, settings, parallel and parallel.with_seed(config["seed"]), precision)
         trainer.load_state_dict(payload["trainer"])
         set_rng_state(payload["rng"])
         generator = None  # the trainer's restored batch-order generator
     else:
-        model = build_model(config["model"]).to(device)
-        trainer = _trainer_for(model, settings, parallel and parallel.with_seed(config["seed"]), precision)
         generator = torch.Generator().manual_seed(config["seed"])
     if parallel is not None:
         parallel.broadcast_parameters(model)
@@ -219,8 +189,6 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     def plot():
         if not writes:
             return
-        from .plots import plot_history
-
         best = trainer.early_stopping.best_step
         plot_history({config["model"]["name"]: {"train": trainer.history, "valid": trainer.valid_history,
                                                 "best_step": best}}, run_dir / TRAINING_PLOT,

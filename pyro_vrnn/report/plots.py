@@ -16,16 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..train.curves import pyplot as _pyplot
+
 LOWEST_NOTE = 21
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _array(seq) -> np.ndarray:
@@ -179,50 +174,5 @@ def plot_sample_grid(kind: str, columns: dict, path, *, title: str | None = None
         fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
-
-
-def plot_history(histories: dict, path, *, title: str | None = None):
-    """Training (and validation) loss per time step against step, one line per run in ``histories``
-    (``{label: {"train": [{"step", "loss"}, ...], "valid": [...], "best_step": s}}``); the best
-    validation step, when given (or marked ``best`` in ``valid``), is drawn as a star."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    shown = []  # the values that set the y range: the first steps' losses would flatten the rest
-    for i, (label, history) in enumerate(histories.items()):
-        color = f"C{i % 10}"
-        train = history.get("train", [])
-        if train:
-            steps = np.array([r["step"] for r in train])
-            loss = np.array([r["loss"] for r in train])
-            window = max(1, len(loss) // 50)
-            smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-            ax.plot(steps[window - 1:], smooth, color=color, label=f"{label} train")
-            shown += list(smooth[len(smooth) // 20:])
-        valid = history.get("valid", [])
-        if valid:
-            ax.plot([r["step"] for r in valid], [r["loss"] for r in valid], "o--", color=color, markersize=3,
-                    label=f"{label} valid")
-            shown += [r["loss"] for r in valid]
-            best = history.get("best_step")
-            best = [r for r in valid if r["step"] == best] if best is not None else []
-            if not best and any(r.get("best") for r in valid):
-                best = [[r for r in valid if r.get("best")][-1]]
-            if best:
-                ax.plot([best[0]["step"]], [best[0]["loss"]], "*", color=color, markersize=12,
-                        markeredgecolor="black", label=f"{label} best valid {best[0]['loss']:.4g}")
-    finite = np.array([v for v in shown if np.isfinite(v)])
-    if len(finite):
-        low, high = finite.min(), finite.max()
-        pad = 0.05 * (high - low) if high > low else 0.5
-        ax.set_ylim(low - pad, high + pad)
-    ax.set_xlabel("step")
-    ax.set_ylabel("negative ELBO per time step")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -1,6 +1,6 @@
-"""The library's names for its components and seed models, in one place.
+"""The library's names for its components, in one place.
 
-Each table maps a name (as used by the constructors, ``zoo.model_spec`` and the command line) to a
+Each table maps a name (as used by the constructors, :func:`pyro_vrnn.models.zoo.model_spec` and the command line) to a
 builder that takes the sizes of the model the component joins:
 
 =============  ==========================================================================
@@ -11,7 +11,6 @@ GUIDES         ``filtering`` ``q(z_t | x_t, h_{t-1})``, ``smoothing`` ``q(z_t | 
                ``storn`` ``q(z_t | x_{<=t})``
 EMISSIONS      ``normal``, ``gmm``, ``bernoulli``, ``handwriting``
 TRANSITIONS    ``lstm``, ``gru``
-SEED_MODELS    ``rnn-normal``, ``rnn-gmm``, ``storn``, ``vrnn-i``, ``vrnn-normal``, ``vrnn-gmm``, ``dmm``
 =============  ==========================================================================
 """
 
@@ -22,7 +21,7 @@ from typing import Callable
 
 from torch import nn
 
-from .emissions import BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission
+from .emissions import (BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission)
 from .guides import FilteringGuide, SmoothingGuide, STORNGuide
 from .priors import ConditionalGaussianPrior, StandardNormalPrior
 from .transitions import GRUTransition, LSTMTransition
@@ -83,20 +82,3 @@ def build(what: str, component, *args):
         raise ValueError(f"unknown {what} {component!r}; expected one of {', '.join(table)} or a module")
     return table[component](*args)
 
-
-SEED_MODELS: dict[str, dict] = {
-    "rnn-normal": {"family": "rnn", "prior": None, "guide": None, "emission": "normal"},
-    "rnn-gmm": {"family": "rnn", "prior": None, "guide": None, "emission": "gmm"},
-    "storn": {"family": "storn", "prior": "standard", "guide": "storn", "emission": "normal"},
-    "vrnn-i": {"family": "vrnn", "prior": "standard", "guide": "storn", "emission": "normal"},
-    "vrnn-normal": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "normal"},
-    "vrnn-gmm": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "gmm"},
-    "dmm": {"family": "dmm", "prior": "gated", "guide": "smoothing", "emission": "normal"},
-}
-"""The VRNN paper's Table 1 models (plus VRNN-I), by command-line name. ``family`` names the model
-class: ``rnn`` (:class:`~pyro_vrnn.models.RNN`), ``storn`` (:class:`~pyro_vrnn.models.STORN`, Bayer &
-Osendorfer's recurrence), ``vrnn`` (:class:`~pyro_vrnn.models.VRNN`) or ``dmm``
-(:class:`~pyro_vrnn.models.DMM`, Pyro's Deep Markov Model; its prior and guide are fixed)."""
-
-DISPLAY_NAMES = {"rnn-normal": "RNN-Normal", "rnn-gmm": "RNN-GMM", "storn": "STORN", "vrnn-i": "VRNN-I",
-                 "vrnn-normal": "VRNN-Normal", "vrnn-gmm": "VRNN-GMM", "dmm": "DMM"}

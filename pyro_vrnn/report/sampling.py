@@ -18,10 +18,10 @@ import numpy as np
 import pyro
 import torch
 
+from ..data import pad_batch, read_audio, waveform_to_frames, write_wav
+from ..train.outputs import check_sample_folder
+from ..train.runs import load_data, load_run
 from . import plots
-from .data import pad_batch, read_audio, waveform_to_frames, write_wav
-from .outputs import check_sample_folder
-from .runs import load_data, load_run
 
 DEFAULT_LENGTHS = {"speech": 80, "handwriting": 120, "music": 64}
 

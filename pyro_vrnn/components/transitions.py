@@ -26,7 +26,6 @@ from torch.nn import functional as F
 
 from .nn import add_into, broadcast_cat, flatten_leading
 
-
 #: rows (batch x particles) from which the no-grad cell takes the faster pointwise route; below it the
 #: op count dominates and ``nn.LSTMCell`` (its pointwise part in C++) is as fast or faster. Measured
 #: on a CPU, one thread, no grad, H 64: 32 rows 105 vs 82 us, 128 rows 216 vs 227, 512 rows 662 vs 917,
@@ -34,45 +33,18 @@ from .nn import add_into, broadcast_cat, flatten_leading
 INFERENCE_MIN_ROWS = 256
 
 
-def _rows(*tensors: torch.Tensor) -> int:
-    """The most rows (product of leading dims) among the tensors: what they broadcast to, when
-    one of them carries the full leading shape (as the recurrence input does)."""
-    return max(t.numel() // max(1, t.shape[-1]) for t in tensors)
-
-
-def _lstm_gates_to_state(gates: torch.Tensor, c: torch.Tensor):
-    """The LSTM cell's pointwise part: gates ``(..., 4H)`` (order i, f, g, o) and ``c_{t-1}`` -> ``(h_t, c_t)``.
-
-    ``c_t = sigma(f) c_{t-1} + sigma(i) tanh(g)``, ``h_t = sigma(o) tanh(c_t)``.
-    """
-    i, f, g, o = gates.chunk(4, -1)
-    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c_new), c_new
-
-
-def _lstm_gates_to_state_inference(gates: torch.Tensor, c: torch.Tensor):
-    """``_lstm_gates_to_state`` without autograd, overwriting ``gates``; ~2x faster on a CPU.
-
-    One ``sigmoid`` over all four (contiguous) gates and ``tanh(v) = 2 sigma(2 v) - 1``: torch's
-    CPU ``tanh`` costs ~7x a ``sigmoid`` per element (and more on a strided gate slice). Equal to
-    the textbook cell to float rounding (~1e-7 absolute in float32).
-    """
-    hidden = c.shape[-1]
-    gates[..., 2 * hidden:3 * hidden].mul_(2)
-    i, f, g, o = gates.sigmoid_().chunk(4, -1)
-    c_new = torch.addcmul(f * c, i, g.mul_(2).sub_(1))
-    return c_new.mul(2).sigmoid_().mul_(2).sub_(1).mul_(o), c_new
-
-
 class LSTMTransition(nn.Module):
-    """``(h_t, c_t) = LSTMCell(u_t, (h_{t-1}, c_{t-1}))``; output ``h_t`` of shape ``(..., H)``.
+    """``(h_t, c_t) = LSTMCell(u_t, (h_{t-1}, c_{t-1}))``; output ``h_t`` of shape ``(..., H)``::
 
-    ``stepper`` splits the input projection, ``W_ih u_t = W_ih^x phi_x(x_t) + W_ih^z phi_z(z_t)``,
-    and runs the ``x`` share (with both biases) for all steps at once. Without autograd and with
-    at least ``INFERENCE_MIN_ROWS`` rows (importance sampling with many particles, large batches)
-    the cell's pointwise part takes a faster route (:func:`_lstm_gates_to_state_inference`).
-    ``decomposed=False`` runs ``nn.LSTMCell`` at every step instead (the plain path the fast one is
-    tested against); ``inference_min_rows`` is the row count from which the no-grad route is taken.
+        i, f, g, o = split(W_ih u_t + b_ih + W_hh h_{t-1} + b_hh)
+        c_t = sigma(f) c_{t-1} + sigma(i) tanh(g),    h_t = sigma(o) tanh(c_t)
+
+    :meth:`forward` is that cell. The fast route (the methods after it, in one place with what each
+    is equal to and where that is tested) serves inference: ``stepper`` splits the input projection,
+    ``W_ih u_t = W_ih^x phi_x(x_t) + W_ih^z phi_z(z_t)``, and runs the ``x`` share (with both biases)
+    for all steps at once; without autograd and with at least ``inference_min_rows`` rows
+    (importance sampling with many particles, large batches) the cell's pointwise part runs without
+    ``tanh`` (:func:`_lstm_gates_to_state_inference`). ``decomposed=False`` turns the route off.
     """
 
     def __init__(self, input_dim: int, hidden_dim: int, *, decomposed: bool = True,
@@ -90,12 +62,30 @@ class LSTMTransition(nn.Module):
         return state[0]
 
     def forward(self, u: torch.Tensor, state):
+        """``(h_t, c_t) = LSTMCell(u_t, (h_{t-1}, c_{t-1}))``, broadcasting the leading dims of ``u`` and the state.
+
+        The textbook cell, except without autograd on many rows, where the fast route below gives the
+        same state to float rounding."""
         h, c = state
         if self.decomposed and not torch.is_grad_enabled() and _rows(u, h) >= self.inference_min_rows:
-            cell = self.cell
-            gates = self._gates(F.linear(u, cell.weight_ih, self._bias()), h, cell.weight_hh, fresh=True)
-            return self._gates_to_state(gates, c)
+            return self._fast_forward(u, state)
         return flatten_leading(lambda u_, h_, c_: self.cell(u_, (h_, c_)), u, h, c)
+
+    # ------------------------------------------------------------------ the fast route
+    # What it is equal to, and where that is tested:
+    # - ``_fast_forward(u, state)`` == ``LSTMCell(u, state)`` to float rounding (~1e-7 absolute in float32):
+    #   tests/test_performance_paths.py::test_lstm_forward_without_grad_equals_lstm_cell;
+    # - ``stepper(x_features)(t, z_feature_t, state)`` == ``forward(cat([x_features[:, t], z_feature_t]), state)``
+    #   (exactly with autograd; to rounding without): ::test_lstm_stepper_equals_lstm_cell_on_the_concatenated_input;
+    # - through the models: the fast ELBO's loss and gradients equal Trace_ELBO's on the plain programs in
+    #   float64 (tests/test_engine.py), and the no-grad route leaves importance sampling unchanged
+    #   (::test_fast_lstm_inference_path_leaves_the_importance_estimate_unchanged).
+    # ``decomposed=False`` switches the whole route off (the plain path those tests compare against).
+    def _fast_forward(self, u: torch.Tensor, state):
+        h, c = state
+        cell = self.cell
+        gates = self._gates(F.linear(u, cell.weight_ih, self._bias()), h, cell.weight_hh, fresh=True)
+        return self._gates_to_state(gates, c)
 
     def _bias(self):
         cell = self.cell
@@ -184,3 +174,35 @@ class IdentityTransition(nn.Module):
     def forward(self, u: torch.Tensor, state):
         return u.expand(torch.broadcast_shapes(u.shape[:-1], state.shape[:-1]) + u.shape[-1:])
 
+
+# ---------------------------------------------------------------------------- the LSTM's fast route
+
+
+def _rows(*tensors: torch.Tensor) -> int:
+    """The most rows (product of leading dims) among the tensors: what they broadcast to, when
+    one of them carries the full leading shape (as the recurrence input does)."""
+    return max(t.numel() // max(1, t.shape[-1]) for t in tensors)
+
+
+def _lstm_gates_to_state(gates: torch.Tensor, c: torch.Tensor):
+    """The LSTM cell's pointwise part: gates ``(..., 4H)`` (order i, f, g, o) and ``c_{t-1}`` -> ``(h_t, c_t)``.
+
+    ``c_t = sigma(f) c_{t-1} + sigma(i) tanh(g)``, ``h_t = sigma(o) tanh(c_t)``.
+    """
+    i, f, g, o = gates.chunk(4, -1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c_new), c_new
+
+
+def _lstm_gates_to_state_inference(gates: torch.Tensor, c: torch.Tensor):
+    """``_lstm_gates_to_state`` without autograd, overwriting ``gates``; ~2x faster on a CPU.
+
+    One ``sigmoid`` over all four (contiguous) gates and ``tanh(v) = 2 sigma(2 v) - 1``: torch's
+    CPU ``tanh`` costs ~7x a ``sigmoid`` per element (and more on a strided gate slice). Equal to
+    the textbook cell to float rounding (~1e-7 absolute in float32).
+    """
+    hidden = c.shape[-1]
+    gates[..., 2 * hidden:3 * hidden].mul_(2)
+    i, f, g, o = gates.sigmoid_().chunk(4, -1)
+    c_new = torch.addcmul(f * c, i, g.mul_(2).sub_(1))
+    return c_new.mul(2).sigmoid_().mul_(2).sub_(1).mul_(o), c_new

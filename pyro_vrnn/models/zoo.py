@@ -27,9 +27,26 @@ models then use ``bernoulli`` instead, so ``rnn-gmm`` and ``vrnn-gmm`` become th
 
 from __future__ import annotations
 
-from . import registry
-from .models import DMM, RNN, STORN, VRNN, SequenceModel, _positive
-from .registry import DISPLAY_NAMES, SEED_MODELS
+from ..components import registry
+from .base import SequenceModel
+from .seeds import DMM, RNN, STORN, VRNN, _positive
+
+SEED_MODELS: dict[str, dict] = {
+    "rnn-normal": {"family": "rnn", "prior": None, "guide": None, "emission": "normal"},
+    "rnn-gmm": {"family": "rnn", "prior": None, "guide": None, "emission": "gmm"},
+    "storn": {"family": "storn", "prior": "standard", "guide": "storn", "emission": "normal"},
+    "vrnn-i": {"family": "vrnn", "prior": "standard", "guide": "storn", "emission": "normal"},
+    "vrnn-normal": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "normal"},
+    "vrnn-gmm": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "gmm"},
+    "dmm": {"family": "dmm", "prior": "gated", "guide": "smoothing", "emission": "normal"},
+}
+"""The VRNN paper's Table 1 models (plus VRNN-I), by command-line name. ``family`` names the model
+class: ``rnn`` (:class:`~pyro_vrnn.models.seeds.RNN`), ``storn`` (:class:`~pyro_vrnn.models.seeds.STORN`, Bayer &
+Osendorfer's recurrence), ``vrnn`` (:class:`~pyro_vrnn.models.seeds.VRNN`) or ``dmm``
+(:class:`~pyro_vrnn.models.seeds.DMM`, Pyro's Deep Markov Model; its prior and guide are fixed)."""
+
+DISPLAY_NAMES = {"rnn-normal": "RNN-Normal", "rnn-gmm": "RNN-GMM", "storn": "STORN", "vrnn-i": "VRNN-I",
+                 "vrnn-normal": "VRNN-Normal", "vrnn-gmm": "VRNN-GMM", "dmm": "DMM"}
 
 PRIORS = tuple(registry.PRIORS)  # the names, from the one registry
 GUIDES = tuple(registry.GUIDES)

@@ -23,7 +23,7 @@ import torch
 from pyro.distributions.torch_distribution import MaskedDistribution
 from pyro.poutine.messenger import Messenger
 
-from .distributions import BivariateGaussianMixturePen
+from ..components.distributions import BivariateGaussianMixturePen
 
 __all__ = ["PrimedSampling", "generate", "reconstruct", "tempered_sample"]
 

@@ -1,0 +1,297 @@
+"""What the commands share: the one-line-error parser, argument types, flag groups, defaults,
+presets and the runtime set-up (threads, device, Pyro validation, torchrun processes).
+
+Every command module (:mod:`~pyro_vrnn.cli.train`, ...) builds its parser from these groups, so a
+flag means the same in every command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import math
+import sys
+
+import pyro
+import torch
+
+from ..models.zoo import EMISSIONS, GUIDES, PRIORS, SEED_MODELS, TRANSITIONS
+from ..report.evaluation import check_estimators
+from ..train import distributed
+from ..train.devices import resolve_device
+from ..train.presets import PRESETS, get_preset
+from ..train.settings import DEFAULT_TRAINING
+
+PROG = "pyro-vrnn"
+
+DISTRIBUTED_NOTE = """\
+several processes or GPUs (one model, data parallel; docs/distributed.md):
+  torchrun --standalone --nproc_per_node=N -m pyro_vrnn.cli train ... (or evaluate ...)
+  --batch-size stays the global batch; rank 0 writes the run folder; --resume works on any N.
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line: ``pyro-vrnn: error: ...`` (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{PROG}: error: {message} (see '{self.prog} --help')\n")
+
+
+class Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the descriptions' layout; shows a default only where one is set and not already told."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "[default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} [default: %(default)s]"
+
+
+# ---------------------------------------------------------------------------- argument types
+def checked(cast, accept, expected: str):
+    """An argparse type: ``cast(text)``, refused with one clear line unless ``accept(value)``."""
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
+
+
+positive_int = checked(int, lambda v: v >= 1, "a positive integer")
+nonnegative_int = checked(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = checked(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
+nonnegative_float = checked(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
+unit_interval = checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+seed = checked(int, lambda v: 0 <= v < 2 ** 32, "an integer from 0 to 2**32 - 1")
+MAX_THREADS = 1024
+thread_count = checked(int, lambda v: 1 <= v <= MAX_THREADS, f"a whole number from 1 to {MAX_THREADS}")
+
+
+def dims(text):
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return values
+
+
+def data_option(text):
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        parsed = value  # a plain string
+    return key.strip().replace("-", "_"), parsed
+
+
+# ---------------------------------------------------------------------------- argument groups
+def add_model_args(parser, *, with_model: bool = True, num_components: int = 20):
+    group = parser.add_argument_group("model (defaults are CPU-sized; sizes are fixed once a run starts)")
+    if with_model:
+        group.add_argument("--model", choices=list(SEED_MODELS), metavar="NAME",
+                           help=f"one of {', '.join(SEED_MODELS)} (required unless --resume)")
+    group.add_argument("--prior", choices=PRIORS, help="override p(z_t|.): standard = N(0, I) as in STORN, "
+                       "conditional = N(mu(h_{t-1}), sigma(h_{t-1})^2) as in the VRNN")
+    group.add_argument("--guide", choices=GUIDES, help="override q(z_t|.): filtering q(z_t|x_t,h_{t-1}) (VRNN), "
+                       "smoothing (sees the future through a backward RNN), storn q(z_t|x_{<=t})")
+    group.add_argument("--emission", choices=EMISSIONS, help="override p(x_t|.): normal, gmm (mixture of "
+                       "diagonal Gaussians), bernoulli (binary, music), handwriting (bivariate mixture + pen bit); "
+                       "default: the model's own, bernoulli on music")
+    group.add_argument("--transition", choices=TRANSITIONS, default=None, help="recurrence h_t = f(...) "
+                       "[default: lstm]")
+    group.add_argument("--z-dim", type=positive_int, help="latent size per step [default: 16]")
+    group.add_argument("--h-dim", type=positive_int, help="recurrent state size [default: 64; paper 2000]")
+    group.add_argument("--feature-dims", type=dims, metavar="D1,D2,...",
+                       help="hidden widths of phi_x and phi_z [default: 64; paper 600,600,600,600]")
+    group.add_argument("--hidden-dims", type=dims, metavar="D1,D2,...",
+                       help="hidden widths of the prior, guide and emission nets [default: 64]")
+    group.add_argument("--num-components", type=positive_int,
+                       help=f"mixture components of the gmm/handwriting emission [default: {num_components}"
+                       + (", as the paper]" if num_components == 20 else "; the paper used 20]"))
+
+
+def add_data_args(parser, *, required: bool):
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", metavar="SPEC", required=required,
+                       help="speech-synthetic | handwriting-synthetic | music-synthetic (offline, generated) or "
+                            "KIND:PATH with KIND music (a .pickle of piano rolls), speech (a folder of audio; "
+                            "train*/test* sub-folders become the splits), handwriting (stroke-3 .npz or an "
+                            "IAM-OnDB folder); relative paths are also looked up under $PYRO_VRNN_DATA"
+                            + ("" if required else " (required unless --resume)"))
+    group.add_argument("--data-option", type=data_option, action="append", default=None, metavar="KEY=VALUE",
+                       help="loader option, repeatable, e.g. max_files=50, chunk_frames=40, frame_size=200, "
+                            "test_chunking=chunks (speech); num_train=100 (synthetic sets)")
+
+
+def add_training_args(parser, defaults: dict):
+    group = parser.add_argument_group("training")
+    budget = group.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=nonnegative_int, help="SVI steps (minibatches) in total; with --resume "
+                        f"the run continues up to this step [default: {defaults['steps']}]")
+    budget.add_argument("--epochs", type=positive_int, help="instead of --steps: passes over the training split")
+    group.add_argument("--batch-size", type=positive_int, help=f"sequences per minibatch [default: {defaults['batch_size']}]")
+    group.add_argument("--lr", type=positive_float, help=f"Adam learning rate [default: {defaults['lr']:g}]")
+    group.add_argument("--clip-norm", type=positive_float, help="gradient clip C: each gradient element is clamped to [-C, C] before the Adam step (Pyro's ClippedAdam clip_norm, an elementwise clamp despite its name) [default: 10]")
+    group.add_argument("--weight-decay", type=nonnegative_float, metavar="L2",
+                       help="L2 weight decay of Adam, a regularizer against overfitting [default: 0]")
+    group.add_argument("--elbo", choices=("trace", "meanfield", "iwae", "fivo"), help="trace (Monte-Carlo KL), "
+                       "meanfield (analytic KL where possible) or iwae (the K-sample importance-weighted bound, "
+                       "K = --train-particles) or fivo (the SMC bound of Maddison et al. 2017 with K particles) [default: trace]")
+    group.add_argument("--train-particles", type=positive_int, metavar="K",
+                       help="latent samples per sequence in the training objective (the K of iwae) [default: 1]")
+    group.add_argument("--kl-anneal-steps", type=nonnegative_int, metavar="N",
+                       help="KL annealing: scale the latent terms from --kl-anneal-start up to 1 over N steps "
+                            "[default: 0 = off]")
+    group.add_argument("--kl-anneal-start", type=unit_interval, metavar="BETA",
+                       help="initial KL weight, in (0, 1] [default: 0.1]")
+    group.add_argument("--bucket-by-length", action="store_true", default=None,
+                       help="batch sequences of similar length together (less padding)")
+    group.add_argument("--valid-every", type=nonnegative_int, metavar="N",
+                       help="validation loss (negative ELBO per step) every N steps; 0 = never "
+                            f"[default: {defaults['valid_every']}]")
+    group.add_argument("--checkpoint-every", type=nonnegative_int, metavar="N",
+                       help="write a checkpoint every N steps (and always at the end; 0 = only at the end) "
+                       f"[default: {defaults['checkpoint_every']}]")
+    group.add_argument("--patience", type=nonnegative_int, metavar="N",
+                       help="early stopping: stop after N validations in a row without a new best validation "
+                            "loss; the best is kept as checkpoint.best.pt either way (0 = never stop early) "
+                            "[default: 0]")
+    group.add_argument("--lr-schedule", choices=("none", "plateau"),
+                       help="plateau: multiply the learning rate by --lr-factor after --lr-patience validations "
+                            "without improvement (torch's ReduceLROnPlateau) [default: none]")
+    group.add_argument("--lr-factor", type=checked(float, lambda v: 0 < v < 1, "a number in (0, 1)"),
+                       metavar="F", help="learning-rate factor of the plateau schedule [default: 0.5]")
+    group.add_argument("--lr-patience", type=nonnegative_int, metavar="N",
+                       help="validations without improvement before the plateau schedule lowers the rate "
+                            "[default: 3]")
+    group.add_argument("--min-lr", type=nonnegative_float, metavar="LR",
+                       help="the plateau schedule's lowest learning rate [default: 0]")
+
+
+def add_preset_arg(parser):
+    parser.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
+                        help=f"fill every flag not given from a named configuration ({', '.join(PRESETS)}; "
+                             "'pyro-vrnn presets' lists their flags); flags given explicitly win")
+
+
+def apply_preset(args) -> None:
+    """Set each flag of ``args.preset`` that the command line left unset (``None``)."""
+    if not getattr(args, "preset", None):
+        return
+    for key, value in get_preset(args.preset).flags.items():
+        if hasattr(args, key) and getattr(args, key) is None:
+            setattr(args, key, list(value) if isinstance(value, (list, tuple)) else value)
+
+
+def add_checkpoint_arg(parser):
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                        help="best: the best on validation (checkpoint.best.pt; the latest if the run has no "
+                             "validation); last: the latest checkpoint")
+
+
+def estimators(text):
+    try:
+        return check_estimators(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def add_estimator_arg(parser):
+    parser.add_argument("--estimator", type=estimators, default=("is",), metavar="is[,smc]",
+                        help="log-likelihood estimators: is (importance sampling; always run, it also gives the "
+                             "ELBO) and smc (sequential Monte Carlo with the same K particles from the guide, "
+                             "resampled when the ESS falls below K/2; ESS and resampling counts go to the JSON) "
+                             "[default: is]")
+
+
+def add_runtime_args(parser, *, seed_help="seed of parameters, batches and latent noise [default: 0]"):
+    group = parser.add_argument_group("runtime")
+    group.add_argument("--seed", type=seed, default=None, help=seed_help)
+    group.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    group.add_argument("--threads", type=thread_count, help="torch CPU threads [default: 1 on CPU: nets of the "
+                       "default sizes gain nothing from more, and on a busy machine extra threads slow torch down "
+                       "many times; raise it for paper-sized models]")
+    group.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    group.add_argument("--validate", action="store_true",
+                       help="turn Pyro's distribution argument checks on (slower; off by default)")
+
+
+def add_precision_arg(parser):
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                        help="bf16: networks under bfloat16 autocast (for GPUs), log-densities in float32, "
+                             "sums in float64 [default: fp32, or the run's own on --resume]")
+
+
+# ---------------------------------------------------------------------------- defaults
+TRAIN_DEFAULTS = {**DEFAULT_TRAINING, "valid_every": 100}
+MODEL_DEFAULTS = {"transition": "lstm", "z_dim": 16, "h_dim": 64, "feature_dims": [64], "hidden_dims": [64],
+                  "num_components": 20}
+COMPARE_DEFAULTS = {"steps": 400, "batch_size": 32, "lr": 3e-3, "valid_every": 0, "checkpoint_every": 0,
+                    "particles": 50, "num_components": 5}
+TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
+                  "elbo": "elbo", "annealing_steps": "kl_anneal_steps", "annealing_start": "kl_anneal_start",
+                  "valid_every": "valid_every", "checkpoint_every": "checkpoint_every",
+                  "bucket_by_length": "bucket_by_length", "weight_decay": "weight_decay",
+                  "num_particles": "train_particles", "patience": "patience", "lr_schedule": "lr_schedule",
+                  "lr_factor": "lr_factor", "lr_patience": "lr_patience", "min_lr": "min_lr"}
+
+
+def setup_runtime(args):
+
+    device = resolve_device(args.device)
+    if args.threads or device.type == "cpu":
+        torch.set_num_threads(args.threads or 1)
+    pyro.enable_validation(bool(args.validate))
+    return device
+
+
+def log(args, parallel=None):
+    quiet = args.quiet or (parallel is not None and not parallel.is_main)
+    return (lambda message: None) if quiet else (lambda message: print(message, file=sys.stderr, flush=True))
+
+
+def setup_processes(args):
+    """``(parallel, device)``: under torchrun, join the process group (``parallel`` a
+    :class:`~pyro_vrnn.distributed.DataParallel`, one device per process); else ``(None, device)``."""
+    device = setup_runtime(args)
+    return distributed.start(args.device) if distributed.launched() else (None, device)
+
+
+def data_options(args, saved=None):
+    if args.data_option is None:
+        return dict(saved or {})
+    return dict(args.data_option)
+
+
+def spec_kwargs(args, saved=None, defaults=MODEL_DEFAULTS):
+    """Model sizes and parts from the flags, else the saved spec, else the defaults."""
+    out = {}
+    for key in ("prior", "guide", "emission"):
+        value = getattr(args, key)
+        out[key] = value if value is not None else (saved or {}).get(key)
+    for key, default in defaults.items():
+        value = getattr(args, key)
+        out[key] = value if value is not None else (saved or {}).get(key) or default
+    return out
+
+
+def training_settings(args, dataset_size=None, saved=None, defaults=None):
+    base = {**DEFAULT_TRAINING, **(defaults or {}), **(saved or {})}
+    settings = {}
+    for key, flag in TRAINING_FLAGS.items():
+        value = getattr(args, flag)
+        settings[key] = value if value is not None else base[key]
+    if getattr(args, "epochs", None):
+        settings["steps"] = args.epochs * math.ceil(dataset_size / settings["batch_size"])
+    if args.steps is None and not getattr(args, "epochs", None) and saved is not None:
+        settings["steps"] = saved["steps"]
+    return settings

@@ -1,0 +1,158 @@
+"""The seed models as configurations of :class:`~pyro_vrnn.models.base.SequenceModel`: the VRNN
+(Chung et al. 2015), STORN (Bayer & Osendorfer 2014), the RNN baselines and Pyro's Deep Markov Model.
+
+Each is a constructor that picks components (by name from :mod:`pyro_vrnn.components.registry`, or
+as modules) and, where the paper's equations differ from the base's, overrides one small method
+(STORN: ``model_step``; DMM: ``emission_dist`` and ``next_state``), never the loop.
+"""
+
+from __future__ import annotations
+
+import pyro
+import pyro.poutine as poutine
+
+from ..components.guides import SmoothingGuide
+from ..components.nn import MLP, Identity
+from ..components.priors import GatedTransitionPrior
+from ..components.registry import Sizes, build
+from ..components.transitions import IdentityTransition
+from .base import SequenceModel, _masked
+
+
+def _positive(label, value):
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise ValueError(f"{label} must be a positive integer, got {value}")
+    return int(value)
+
+
+def _latent_parts(x_dim, z_dim, h_dim, emission, prior, guide, transition, phi_x, phi_z, feature_dims, hidden_dims,
+                  activation, num_components, rnn_dim, emission_reads_z=True):
+    """Build the named components of a latent model around ``phi_x``/``phi_z`` of the given widths."""
+    x_dim, z_dim, h_dim = _positive("x_dim", x_dim), _positive("z_dim", z_dim), _positive("h_dim", h_dim)
+    phi_x = phi_x if phi_x is not None else MLP(x_dim, tuple(feature_dims), activation)
+    phi_z = phi_z if phi_z is not None else MLP(z_dim, tuple(feature_dims), activation)
+    transition = build("transition", transition, phi_x.out_dim + phi_z.out_dim, h_dim)
+    h_dim = transition.hidden_dim
+    sizes = Sizes(x_dim=x_dim, h_dim=h_dim, z_dim=z_dim, x_features=phi_x.out_dim,
+                  in_dim=(phi_z.out_dim if emission_reads_z else 0) + h_dim, rnn_dim=rnn_dim,
+                  hidden_dims=tuple(hidden_dims), activation=activation, num_components=num_components)
+    return dict(phi_x=phi_x, phi_z=phi_z, transition=transition, prior=build("prior", prior, sizes),
+                posterior=build("guide", guide, sizes), emission=build("emission", emission, sizes))
+
+
+class VRNN(SequenceModel):
+    """Variational RNN (Chung et al. 2015).
+
+    ``p(z_t | h_{t-1}) = N(mu_0(h), sigma_0(h)^2)``, ``p(x_t | z_t, h_{t-1})`` from
+    ``[phi_z(z_t), h_{t-1}]``, ``h_t = LSTM([phi_x(x_t), phi_z(z_t)], h_{t-1})`` and the filtering guide
+    ``q(z_t | x_t, h_{t-1})``. Every piece can be replaced: ``prior="standard"`` (or any prior
+    module), ``guide="smoothing"`` / ``"storn"`` (or any guide component), ``transition="gru"``,
+    ``emission="gmm"`` / ``"bernoulli"`` / ``"handwriting"`` (or any emission module).
+    With ``prior="standard", guide="storn"`` it is the VRNN paper's VRNN-I.
+
+    Sizes: ``feature_dims`` are the hidden widths of ``phi_x`` and ``phi_z`` (the paper: four layers
+    of 600), ``hidden_dims`` those of the prior, guide and emission heads.
+    """
+
+    def __init__(self, x_dim: int, z_dim: int, h_dim: int, emission="normal", *, prior="conditional",
+                 guide="filtering", transition="lstm", phi_x=None, phi_z=None, feature_dims=(64,), hidden_dims=(64,),
+                 activation="relu", num_components: int = 20, rnn_dim: int | None = None, name: str | None = None):
+        parts = _latent_parts(x_dim, z_dim, h_dim, emission, prior, guide, transition, phi_x, phi_z, feature_dims,
+                              hidden_dims, activation, num_components, rnn_dim)
+        super().__init__(x_dim, name=name, **parts)
+
+
+class STORN(SequenceModel):
+    """Stochastic recurrent network (Bayer & Osendorfer 2014).
+
+    ``z_t ~ N(0, I)``; the generating RNN takes ``x_{t-1}`` and ``z_t``,
+    ``h_t = f([phi_x(x_{t-1}), phi_z(z_t)], h_{t-1})`` (``x_0 = 0``), and emits ``p(x_t | h_t)``; the
+    recognition model ``q(z_t | x_{<=t})`` is its own RNN over ``x`` (variance the square of the
+    net's output). The model state is ``(h_{t-1}, phi_x(x_{t-1}))``; only :meth:`model_step` differs
+    from the VRNN's. Same keyword overrides as :class:`VRNN`; the guide must not read the model's
+    state (``"storn"`` or a component with ``uses_model_state = False``).
+    """
+
+    def __init__(self, x_dim: int, z_dim: int, h_dim: int, emission="normal", *, prior="standard",
+                 guide="storn", transition="lstm", phi_x=None, phi_z=None, feature_dims=(64,), hidden_dims=(64,),
+                 activation="relu", num_components: int = 20, rnn_dim: int | None = None, name: str | None = None):
+        parts = _latent_parts(x_dim, z_dim, h_dim, emission, prior, guide, transition, phi_x, phi_z, feature_dims,
+                              hidden_dims, activation, num_components, rnn_dim, emission_reads_z=False)
+        if parts["posterior"].uses_model_state:
+            raise ValueError("STORN's guide must not read the model's state (its state carries x_{t-1}); "
+                             "use guide='storn' or a component with uses_model_state = False")
+        super().__init__(x_dim, name=name, **parts)
+
+    def initial_state(self, batch_shape, like):
+        """``(h_0, phi_x(x_0))`` with ``h_0 = 0`` and ``x_0 = 0``."""
+        x_0 = like.new_zeros(tuple(batch_shape) + (self.x_dim,))
+        return self.transition.initial_state(batch_shape, like), self.phi_x(x_0)
+
+    def prior_dist(self, state):
+        """``p(z_t) = N(0, I)`` (the prior component, shaped like the batch)."""
+        return self.prior(self.transition.output(state[0]))
+
+    def model_step(self, t: int, state, x_t=None, mask_t=None, annealing_factor=1.0):
+        """``z_t ~ N(0, I)``, ``h_t = f([phi_x(x_{t-1}), phi_z(z_t)], h_{t-1})``, ``x_t ~ p(x_t | h_t)``."""
+        h_prev, x_prev_feature = state
+        with poutine.scale(scale=annealing_factor):
+            z_t = pyro.sample(f"z_{t}", _masked(self.prior_dist(state), mask_t))
+        h_t = self.next_state(h_prev, x_prev_feature, self.phi_z(z_t))
+        x_t = pyro.sample(f"x_{t}", _masked(self.emission(self.transition.output(h_t)), mask_t), obs=x_t)
+        return (h_t, self.phi_x(x_t)), x_t
+
+
+class RNN(SequenceModel):
+    """The deterministic baseline: ``p(x_t | h_{t-1})`` and ``h_t = LSTM(phi_x(x_t), h_{t-1})``.
+
+    No latents: :meth:`guide` samples nothing and the log-likelihood is exact.
+    """
+
+    def __init__(self, x_dim: int, h_dim: int, emission="normal", *, transition="lstm", phi_x=None,
+                 feature_dims=(64,), hidden_dims=(64,), activation="relu", num_components: int = 20,
+                 name: str | None = None):
+        x_dim, h_dim = _positive("x_dim", x_dim), _positive("h_dim", h_dim)
+        phi_x = phi_x if phi_x is not None else MLP(x_dim, tuple(feature_dims), activation)
+        transition = build("transition", transition, phi_x.out_dim, h_dim)
+        sizes = Sizes(x_dim=x_dim, h_dim=transition.hidden_dim, in_dim=transition.hidden_dim,
+                      hidden_dims=tuple(hidden_dims), activation=activation, num_components=num_components)
+        super().__init__(x_dim, phi_x=phi_x, transition=transition, emission=build("emission", emission, sizes),
+                         name=name)
+
+
+class DMM(SequenceModel):
+    """Pyro's Deep Markov Model (Krishnan et al. 2017, ``examples/dmm.py``) from the same components.
+
+    The state is the latent itself, ``h_t = z_t`` (``h_0 = 0``)::
+
+        p(z_t | z_{t-1})         GatedTransitionPrior
+        p(x_t | z_t)             an emission reading z_t alone (Bernoulli on music, else Normal)
+        q(z_t | z_{t-1}, x_{t:T}) SmoothingGuide: a backward RNN over x_{>=t} and z_{t-1}
+
+    Only :meth:`emission_dist` (``z_t`` alone, not ``h_{t-1}``) and :meth:`next_state` (``h_t = z_t``)
+    differ from the base's. ``emission_dims`` and ``rnn_dim`` follow Pyro's example's defaults.
+    """
+
+    def __init__(self, x_dim: int, z_dim: int = 100, emission="bernoulli", *, transition_dim: int = 200,
+                 emission_dims=(600, 600), rnn_dim: int = 600, hidden_dims=(), activation="relu",
+                 name: str | None = None):
+        x_dim, z_dim = _positive("x_dim", x_dim), _positive("z_dim", z_dim)
+        sizes = Sizes(x_dim=x_dim, h_dim=z_dim, z_dim=z_dim, in_dim=z_dim, hidden_dims=tuple(emission_dims),
+                      activation=activation)
+        emission = build("emission", emission, sizes)
+        super().__init__(x_dim, phi_x=Identity(x_dim), phi_z=Identity(z_dim), transition=IdentityTransition(z_dim),
+                         prior=GatedTransitionPrior(z_dim, transition_dim), emission=emission,
+                         posterior=SmoothingGuide(x_dim, z_dim, z_dim, rnn_dim, tuple(hidden_dims), activation),
+                         name=name)
+
+    def _check_sizes(self):  # the recurrence reads z_t alone
+        if getattr(self.emission, "x_dim", self.x_dim) != self.x_dim:
+            raise ValueError(f"emission models x_dim={self.emission.x_dim} but the model has x_dim={self.x_dim}")
+
+    def emission_dist(self, state, z_feature):
+        """``p(x_t | z_t)``."""
+        return self.emission(z_feature)
+
+    def next_state(self, state, x_feature, z_feature):
+        """``h_t = z_t``: the DMM is first-order Markov in ``z``."""
+        return z_feature
