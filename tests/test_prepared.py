@@ -10,7 +10,8 @@ import torch
 
 from pyro_vrnn.cli import main
 from pyro_vrnn.data import DataError, load_dataset, load_speech
-from pyro_vrnn.data.prepared import PreparedSplit, open_prepared, prepare, write_prepared
+from pyro_vrnn.data.preparation import prepare
+from pyro_vrnn.data.prepared import PreparedSplit, open_prepared, write_prepared
 
 SMALL_MUSIC = {"num_train": 7, "num_valid": 2, "num_test": 3, "lengths": (4, 9)}
 
