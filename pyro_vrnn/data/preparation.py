@@ -25,9 +25,10 @@ import numpy as np
 from .audio import read_audio, waveform_to_frames
 from .base import SPLITS, handle_error
 from .errors import DataError
+from .locations import resolve_data_path
 from .normalization import Normalizer
 from .prepared import write_prepared
-from .registry import load_dataset, resolve_data_path
+from .registry import load_dataset
 from .speech import check_utterance, discover_speech_files
 
 
