@@ -16,6 +16,7 @@ from . import options
 from .base import SPLITS, SequenceDataset, to_tensors
 from .errors import DataError
 from .files import MAX_EXPANDED_BYTES, byte_limit, too_large
+from .locations import resolve_data_path
 from .normalization import Normalizer
 from .safe_pickle import safe_load_file
 
@@ -76,7 +77,8 @@ def _length(sequence):
 def load_music(path, name=None, max_bytes=None, max_expanded_bytes=None):
     """Load a Boulanger-Lewandowski pickle as binary piano rolls.
 
-    :param path: the ``.pickle`` file (a regular file; see :mod:`pyro_vrnn.data.files`).
+    :param path: the ``.pickle`` file (a regular file; see :mod:`pyro_vrnn.data.files`); a relative
+        path not found is looked up under ``$PYRO_VRNN_DATA`` (:mod:`pyro_vrnn.data.locations`).
         Unpickling is restricted to containers and numbers.
     :param int max_bytes: the largest file read (default ``MAX_FILE_BYTES["pickle"]``, 1 GiB).
     :param int max_expanded_bytes: the most the pickle and the piano rolls built from it may take
@@ -84,9 +86,9 @@ def load_music(path, name=None, max_bytes=None, max_expanded_bytes=None):
     :returns: :class:`SequenceDataset` of kind ``"music"``; sequences ``(T, 88)`` of 0/1 floats;
         identity normalizer.
     """
-    path = os.fspath(path)
     name = options.name(name)
     expanded_limit = byte_limit("max_expanded_bytes", max_expanded_bytes, MAX_EXPANDED_BYTES)
+    path = resolve_data_path(path, "music")
     if os.path.isdir(path):
         raise DataError("music data must be a pickle file, not a folder", path)
     data = safe_load_file(path, max_bytes=max_bytes, max_expanded_bytes=expanded_limit)
