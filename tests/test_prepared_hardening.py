@@ -100,15 +100,12 @@ def _data_imports(module_path):
     return found
 
 
-#: ``prepared.prepare``, the writer's old name, resolved on demand while ``pyro_vrnn/cli.py`` imports it
-#: from there; delete the alias and this exception once the command line imports data.preparation.prepare.
-TRANSITIONAL_ALIASES = {("prepared", "preparation")}
 
 
 def test_the_data_modules_import_one_another_one_way_only():
     graph = {path.stem: _data_imports(path) for path in DATA_PACKAGE.glob("*.py") if path.stem != "__init__"}
     hidden = sorted((module, target) for module, imports in graph.items() for target, inside in imports
-                    if inside and (module, target) not in TRANSITIONAL_ALIASES)
+                    if inside)
     assert hidden == [], f"data modules imported inside functions (a hidden cycle?): {hidden}"
     edges = {module: {target for target, inside in imports if not inside} for module, imports in graph.items()}
     state = {}

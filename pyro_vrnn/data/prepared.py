@@ -529,15 +529,3 @@ def load_batches(sequences, index_lists):
     if batches is not None:
         return batches(index_lists)
     return (pad_batch([sequences[i] for i in idx]) if len(idx) else None for idx in index_lists)
-
-
-def __getattr__(name):
-    """``pyro_vrnn.data.prepared.prepare``: the writer's old name, kept only while ``pyro_vrnn/cli.py``
-    imports it from here. Transitional: the writer lives in :mod:`pyro_vrnn.data.preparation` (it
-    reads any spec through the registry, which itself reads prepared corpora); import it from there
-    and delete this function."""
-    if name == "prepare":
-        from .preparation import prepare
-
-        return prepare
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
