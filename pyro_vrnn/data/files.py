@@ -30,6 +30,8 @@ MAX_FILE_BYTES = {
     "text": 16 << 20,    # IAM-OnDB task lists
     "json": 16 << 20,    # a prepared corpus's index.json (a few kB)
     "npy": 1 << 40,      # a prepared corpus's values and offsets: values are read one sequence at a time
+    "midi": 4 << 20,     # one MIDI file (typically 10-500 kB; mido holds each event as a Python object)
+    "table": 256 << 20,  # one CSV/TSV file or .npy array of a tabular series
 }
 #: default limit on what one file may expand to once decoded (bytes); raise it with ``max_expanded_bytes=``
 MAX_EXPANDED_BYTES = 1 << 30
