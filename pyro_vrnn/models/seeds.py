@@ -48,7 +48,8 @@ class VRNN(SequenceModel):
     ``q(z_t | x_t, h_{t-1})``. Every piece can be replaced: ``prior="standard"`` (or any prior
     module), ``guide="smoothing"`` / ``"storn"`` (or any guide component), ``transition="gru"``,
     ``emission="gmm"`` / ``"bernoulli"`` / ``"handwriting"`` (or any emission module).
-    With ``prior="standard", guide="storn"`` it is the VRNN paper's VRNN-I.
+    With ``prior="standard"`` it is the VRNN paper's VRNN-I (only the prior changes; its encoder,
+    decoder and recurrence are the VRNN's).
 
     Sizes: ``feature_dims`` are the hidden widths of ``phi_x`` and ``phi_z`` (the paper: four layers
     of 600), ``hidden_dims`` those of the prior, guide and emission heads.

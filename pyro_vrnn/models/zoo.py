@@ -14,7 +14,7 @@ name           family   prior        guide      emission
 rnn-normal     rnn      --           --         normal
 rnn-gmm        rnn      --           --         gmm
 storn          storn    standard     storn      normal
-vrnn-i         vrnn     standard     storn      normal
+vrnn-i         vrnn     standard     filtering  normal      (Chung et al.: the VRNN with p(z_t) = N(0, I))
 dmm            dmm      gated        smoothing  normal      (Pyro's DMM: h sizes the gated transition)
 vrnn-normal    vrnn     conditional  filtering  normal
 vrnn-gmm       vrnn     conditional  filtering  gmm
@@ -35,7 +35,7 @@ SEED_MODELS: dict[str, dict] = {
     "rnn-normal": {"family": "rnn", "prior": None, "guide": None, "emission": "normal"},
     "rnn-gmm": {"family": "rnn", "prior": None, "guide": None, "emission": "gmm"},
     "storn": {"family": "storn", "prior": "standard", "guide": "storn", "emission": "normal"},
-    "vrnn-i": {"family": "vrnn", "prior": "standard", "guide": "storn", "emission": "normal"},
+    "vrnn-i": {"family": "vrnn", "prior": "standard", "guide": "filtering", "emission": "normal"},
     "vrnn-normal": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "normal"},
     "vrnn-gmm": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "gmm"},
     "dmm": {"family": "dmm", "prior": "gated", "guide": "smoothing", "emission": "normal"},
