@@ -118,3 +118,9 @@ def test_dmm_is_a_named_model_with_a_bernoulli_emission_on_music():
     assert isinstance(m.emission(torch.zeros(2, 4)).base_dist, dist.Bernoulli)
     with pytest.raises(ValueError, match="fixed"):
         model_spec("dmm", 88, guide="filtering")
+
+
+def test_the_dmm_preset_keeps_the_examples_sizes():
+    from pyro_vrnn.train.presets import get_preset
+    flags = get_preset("dmm").flags
+    assert flags["model"] == "dmm" and not {"z_dim", "h_dim", "hidden_dims", "feature_dims"} & set(flags)
