@@ -11,6 +11,7 @@ import argparse
 import ast
 import math
 import sys
+import textwrap
 
 import pyro
 import torch
@@ -239,6 +240,13 @@ MODEL_DEFAULTS = {"transition": "lstm", "z_dim": None, "h_dim": None, "feature_d
                   "num_components": 20}  # None: the model family's own (models.zoo.SIZE_DEFAULTS)
 COMPARE_DEFAULTS = {"steps": 400, "batch_size": 32, "lr": 3e-3, "valid_every": 0, "checkpoint_every": 0,
                     "particles": 50, "num_components": 5}
+DEFAULTS_NOTE = textwrap.fill((
+    "train and compare have different defaults: train --steps {t[steps]} --lr {t[lr]:g} --num-components 20, "
+    "validation every {t[valid_every]} steps; compare (sized for the few-minute Table 1) --steps {c[steps]} "
+    "--lr {c[lr]:g} --num-components {c[num_components]} --particles {c[particles]}, no validation and no "
+    "checkpoints before the end. Sizes are the same: h 64, z 16, 64-unit layers (the DMM: Pyro's "
+    "examples/dmm.py sizes)."
+).format(t=TRAIN_DEFAULTS, c=COMPARE_DEFAULTS), width=100, break_on_hyphens=False)
 TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
                   "elbo": "elbo", "annealing_steps": "kl_anneal_steps", "annealing_start": "kl_anneal_start",
                   "valid_every": "valid_every", "checkpoint_every": "checkpoint_every",

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from ..models.zoo import SIZE_DEFAULTS, architecture, count_parameters, describe_spec, model_spec
-from ..train.curves import plot_history
+from ..train.curves import loss_label, plot_history
 from ..train.runs import HISTORY, load_data, load_run, make_config, train_run
 from . import plots
 from .evaluation import evaluate_run
@@ -125,7 +125,9 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
     rate = int(dataset.info.get("sample_rate") or 16000)
     plots.plot_sample_grid(dataset.kind, columns, out / "samples.png", title=f"samples, {steps} steps each: {data}",
                            sample_rate=rate)
-    plot_history(histories, out / "training.png", title=data)
+    objective = make_config(specs[0], data, steps=steps, **(training or {}))["training"] if specs else {}
+    plot_history(histories, out / "training.png", title=data,
+                 loss=loss_label(objective.get("elbo", "trace"), objective.get("num_particles", 1)))
     default_sizes = SIZE_DEFAULTS[None]  # sizes not given: each family's own (a DMM's in its run's config.json)
     meta = {"data": data, "data_options": data_options or {}, "kind": dataset.kind, "synthetic": dataset.synthetic,
             "split": split, "unit": unit, "steps": steps, "seed": seed, "particles": particles, "skipped": skipped,
