@@ -73,3 +73,20 @@ def test_importance_sampling_and_smc_with_nan_padding_equal_zero_padding(emissio
     assert torch.equal(results[0], results[2]) and torch.equal(results[1], results[3])
     smc = [smc_estimate(m, x, mask, num_particles=5, seed=2).log_likelihood for x in (clean, dirty)]
     assert torch.isfinite(smc[0]).all() and torch.equal(smc[0], smc[1])
+
+
+def test_a_users_own_guide_never_sees_the_padding_in_importance_sampling():
+    clean, dirty, mask = _batches("normal", float("nan"))
+    m = _model("normal")
+    seen = []
+
+    def guide(x, mask=None):
+        seen.append(x)
+        return m.guide(x, mask)
+
+    results = []
+    for x in (clean, dirty):
+        pyro.set_rng_seed(3)
+        results.append(importance_estimate(m.model, guide, x, mask, num_particles=4).log_likelihood)
+    assert all(torch.isfinite(x).all() for x in seen)
+    assert torch.equal(results[0], results[1])
