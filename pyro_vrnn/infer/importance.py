@@ -152,8 +152,9 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
     chunk_size = num_particles if chunk_size is None else int(chunk_size)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if isinstance(mask, torch.Tensor) and mask.shape == x.shape[:2]:  # select, then score: padding (NaN
-        x = torch.where(mask.unsqueeze(-1), x, x.new_zeros(()))       # included) reaches no guide of any kind
+    if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool and mask.device == x.device \
+            and mask.shape == x.shape[:2]:  # select, then score: padding (NaN included) reaches no guide of any kind
+        x = torch.where(mask.unsqueeze(-1), x, x.new_zeros(()))  # (a bad mask is refused by the checks below)
     base_seed = int(torch.randint(0, 2**62, ()).item())
     engine = supported_model(model, guide, (x, mask), kwargs)
     if engine is not None:
