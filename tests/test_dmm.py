@@ -1,9 +1,10 @@
 """``--model dmm`` is Pyro's Deep Markov Model as ``examples/dmm.py`` defines it.
 
-Held against a verbatim transcription of that file's networks, model and guide
-(``tests/_pyro_dmm_example.py``) with the weights copied across: the same loss and gradients under
-``Trace_ELBO`` and ``SequenceELBO`` in float64 on fixed noise (``scale_floor=0``, the example's
-unfloored softplus), and the example's 725,488 parameters at its defaults for 88 piano keys.
+Held against an independent plain-Pyro reference written from the example's published description
+(``tests/_reference_dmm.py``: its own networks, model and guide) with the weights copied across: the
+same loss and gradients under ``Trace_ELBO`` and ``SequenceELBO`` in float64 on fixed noise
+(``scale_floor=0``, the description's unfloored softplus), and the example's 725,488 parameters at its
+defaults for 88 piano keys.
 """
 
 import pyro
@@ -16,19 +17,18 @@ from pyro_vrnn.infer import SequenceELBO
 from pyro_vrnn.models import DMM
 from pyro_vrnn.models.zoo import build_model, count_parameters, model_spec
 
-import _pyro_dmm_example as example  # tests/ is on sys.path (pytest rootdir-relative imports)
+import _reference_dmm as reference  # tests/ is on sys.path (pytest rootdir-relative imports)
 
-# ours <- the example's, parameter by parameter
+# ours <- the reference's, parameter by parameter
 _NAMES = {
     "z_0": "z_0", "z_q_0": "z_q_0", "posterior.h_0": "h_0",
-    "prior.gate.0": "trans.lin_gate_z_to_hidden", "prior.gate.2": "trans.lin_gate_hidden_to_z",
-    "prior.proposed_mean.0": "trans.lin_proposed_mean_z_to_hidden",
-    "prior.proposed_mean.2": "trans.lin_proposed_mean_hidden_to_z",
-    "prior.loc": "trans.lin_z_to_loc", "prior.raw_scale": "trans.lin_sig",
-    "emission.net.0": "emitter.lin_z_to_hidden", "emission.net.2": "emitter.lin_hidden_to_hidden",
-    "emission.logits": "emitter.lin_hidden_to_input",
-    "posterior.rnn": "rnn", "posterior.z_to_hidden": "combiner.lin_z_to_hidden",
-    "posterior.loc": "combiner.lin_hidden_to_loc", "posterior.raw_scale": "combiner.lin_hidden_to_scale",
+    "prior.gate.0": "transition.gate_hidden", "prior.gate.2": "transition.gate_out",
+    "prior.proposed_mean.0": "transition.mean_hidden", "prior.proposed_mean.2": "transition.mean_out",
+    "prior.loc": "transition.z_to_loc", "prior.raw_scale": "transition.scale_out",
+    "emission.net.0": "emitter.z_to_hidden", "emission.net.2": "emitter.hidden_to_hidden",
+    "emission.logits": "emitter.hidden_to_probs",
+    "posterior.rnn": "rnn", "posterior.z_to_hidden": "combiner.z_to_hidden",
+    "posterior.loc": "combiner.hidden_to_loc", "posterior.raw_scale": "combiner.hidden_to_scale",
 }
 
 
@@ -39,8 +39,8 @@ def _theirs(name):
     raise KeyError(name)
 
 
-def test_dmm_has_the_examples_725488_parameters_at_its_defaults():
-    ours, theirs = DMM(88), example.DMM(input_dim=88)
+def test_dmm_and_the_reference_have_the_examples_725488_parameters_at_its_defaults():
+    ours, theirs = DMM(88), reference.ReferenceDMM(input_dim=88)
     assert count_parameters(ours) == count_parameters(theirs) == 725_488
     shapes = dict(theirs.named_parameters())
     assert {_theirs(n): tuple(p.shape) for n, p in ours.named_parameters()} == \
@@ -53,7 +53,7 @@ def test_dmm_has_the_examples_725488_parameters_at_its_defaults():
 def _pair(**sizes):
     pyro.clear_param_store()
     torch.manual_seed(0)
-    theirs = example.DMM(input_dim=88, **sizes).double()
+    theirs = reference.ReferenceDMM(input_dim=88, **sizes).double()
     with torch.no_grad():  # the learned initial states away from 0, so that they matter
         for p in (theirs.z_0, theirs.z_q_0, theirs.h_0):
             p.normal_(0, 0.5)
@@ -66,42 +66,59 @@ def _pair(**sizes):
 
 
 def _batch():
+    """Four piano-roll sequences of lengths 7, 3, 5, 1 (zero padding after each), and their bool mask."""
     g = torch.Generator().manual_seed(1)
-    sequences = (torch.rand(4, 7, 88, generator=g, dtype=torch.float64) > 0.85).double()
     lengths = torch.tensor([7, 3, 5, 1])
-    mini_batch, reversed_, mask, sorted_lengths = example.poly.get_mini_batch(torch.arange(4), sequences, lengths)
-    return mini_batch, reversed_, mask, sorted_lengths
+    mask = torch.arange(7) < lengths[:, None]
+    x = (torch.rand(4, 7, 88, generator=g, dtype=torch.float64) > 0.85).double() * mask[..., None]
+    return x, mask
 
 
-def _loss_and_grads(elbo, model, guide, params, *args, **kwargs):
+def _loss_and_grads(elbo, model, guide, params, *args):
     pyro.set_rng_seed(4)
     for p in params.values():
         p.grad = None
-    loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
+    loss = elbo.loss_and_grads(model, guide, *args)
     return loss, {n: p.grad.clone() for n, p in params.items()}
 
 
 @pytest.mark.parametrize("annealing_factor", [1.0, 0.3])
-def test_dmm_equals_the_examples_model_and_guide_loss_and_gradients(annealing_factor):
+def test_dmm_equals_the_reference_model_and_guide_loss_and_gradients(annealing_factor):
     ours, theirs = _pair()
-    mini_batch, reversed_, mask, lengths = _batch()
+    x, mask = _batch()
     their_params = dict(theirs.named_parameters())
-    reference = _loss_and_grads(Trace_ELBO(max_plate_nesting=1), theirs.model, theirs.guide, their_params,
-                                mini_batch, reversed_, mask, lengths, annealing_factor)
+    reference_loss, reference_grads = _loss_and_grads(Trace_ELBO(max_plate_nesting=1), theirs.model, theirs.guide,
+                                                      their_params, x, mask, annealing_factor)
     our_params = dict(ours.named_parameters())
-    bool_mask = mask.bool()
     for elbo in (Trace_ELBO(max_plate_nesting=1), SequenceELBO(max_plate_nesting=1)):
-        loss, grads = _loss_and_grads(elbo, ours.model, ours.guide, our_params, mini_batch, bool_mask,
-                                      annealing_factor)
-        assert loss == pytest.approx(reference[0], rel=1e-12)
-        assert len(grads) == 31
+        loss, grads = _loss_and_grads(elbo, ours.model, ours.guide, our_params, x, mask, annealing_factor)
+        assert loss == pytest.approx(reference_loss, rel=1e-12)
+        assert len(grads) == len(reference_grads) == 31
         for name, grad in grads.items():
-            assert torch.allclose(grad, reference[1][_theirs(name)], rtol=1e-9, atol=1e-10), name
-    for name in ("z_0", "z_q_0", "h_0"):  # the learned initial states are reached, as in the example
-        assert reference[1][name].abs().sum() > 0
+            assert torch.allclose(grad, reference_grads[_theirs(name)], rtol=1e-9, atol=1e-10), name
+    for name in ("z_0", "z_q_0", "h_0"):  # the learned initial states are reached
+        assert reference_grads[name].abs().sum() > 0
 
 
-def test_dmm_floors_its_scales_where_the_example_does_not():
+def test_the_reference_dmm_ignores_what_lies_in_the_padding():
+    """The reference's backward RNN starts at each sequence's last real step: filling the padding with
+    ones leaves its loss unchanged (a flip of the whole padded tensor would not)."""
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    theirs = reference.ReferenceDMM(input_dim=88, z_dim=4, emission_dim=8, transition_dim=8, rnn_dim=8).double()
+    with torch.no_grad():
+        theirs.h_0.normal_(0, 0.5)
+    x, mask = _batch()
+    padded_with_ones = torch.where(mask[..., None], x, torch.ones_like(x))
+    elbo = Trace_ELBO(max_plate_nesting=1)
+    losses = []
+    for data in (x, padded_with_ones):
+        pyro.set_rng_seed(4)
+        losses.append(elbo.loss(theirs.model, theirs.guide, data, mask))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-12)
+
+
+def test_dmm_floors_its_scales_where_the_reference_does_not():
     m = DMM(88, 4, transition_dim=8, emission_dims=(8,), rnn_dim=8)
     with torch.no_grad():
         m.prior.raw_scale.bias.fill_(-1e4)   # softplus underflows to 0 here
