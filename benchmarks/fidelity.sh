@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/fidelity.sh TABLE [RUNS_DIR]      TABLE: jsb | nottingham | librispeech | omniglot
 #
-# Music (jsb, nottingham): each model trained with the `music` preset within BUDGET seconds of
+# Music (jsb, nottingham): each model trained with the `music` preset (the DMM: `dmm`) within BUDGET seconds of
 # wall-clock (default 3600; at the budget SIGINT makes the CLI write a checkpoint and stop), early-
 # stopped on validation, then its best-on-validation checkpoint scored on the test split by
 # importance sampling with K = PARTICLES (default 500). MODELS picks a subset (default: all six).
@@ -30,18 +30,19 @@ budgeted() {  # a command cut at BUDGET seconds by SIGINT (exit 124 then) counts
 }
 
 music() {  # PICKLE
-    local name flags
+    local name flags preset
     for name in ${MODELS:-rnn vrnn vrnn-smoothing vrnn-i storn dmm}; do
+        preset=music
         case $name in
             rnn) flags=(--model rnn-normal) ;;
             vrnn) flags=(--model vrnn-normal) ;;
             vrnn-smoothing) flags=(--model vrnn-normal --guide smoothing) ;;
             vrnn-i) flags=(--model vrnn-i) ;;
             storn) flags=(--model storn) ;;
-            dmm) flags=(--model dmm) ;;
+            dmm) preset=dmm; flags=(--model dmm) ;;  # Pyro's examples/dmm.py sizes, the music training
             *) echo "unknown model $name" >&2; exit 2 ;;
         esac
-        budgeted pyro-vrnn train --preset music "${flags[@]}" --data "music:$DATA/music/$1" --threads 1 --quiet \
+        budgeted pyro-vrnn train --preset "$preset" "${flags[@]}" --data "music:$DATA/music/$1" --threads 1 --quiet \
             --out "$RUNS/$name" --resume
         [ -f "$RUNS/$name/eval_test.json" ] || pyro-vrnn evaluate "$RUNS/$name" --split test \
             --particles "$PARTICLES" --threads 1 --quiet --json "$RUNS/$name/eval_test.json"

@@ -296,3 +296,62 @@ def test_trainer_uses_the_engine_by_default_and_steps_like_trace_elbo():
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-10)
     for a, b in zip(results[0][1], results[1][1]):
         assert torch.allclose(a, b, rtol=0, atol=1e-10)
+
+
+class _ScaledContextVRNN(VRNN):
+    """A user's model whose guide reads a changed context (the documented ``encode`` hook)."""
+
+    def encode(self, x, mask=None):
+        x_features, context = super().encode(x, mask)
+        return x_features, 2.0 * context + 0.5
+
+
+@pytest.mark.parametrize("guide", ["filtering", "storn"])
+def test_an_overridden_encode_gives_trace_elbo_loss_and_gradients(guide):
+    """Issue 23: the fast ELBO ignored an overridden ``encode`` (132.43 against Trace_ELBO's 134.04)."""
+    x, mask = _data()
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    m = _ScaledContextVRNN(3, 2, 8, guide=guide, feature_dims=(8,), hidden_dims=(8,), rnn_dim=8).double()
+    # a guide that runs the model's recurrence falls back; one that does not keeps the one pass
+    assert (supported_model(m.model, m.guide, (x, mask), {}) is None) == (guide == "filtering")
+    params = list(m.parameters())
+    fast = _loss_and_grads(SequenceELBO(max_plate_nesting=1), m.model, m.guide, params, x, mask)
+    plain = _loss_and_grads(Trace_ELBO(max_plate_nesting=1), m.model, m.guide, params, x, mask)
+    _assert_same(fast, plain)
+    base = VRNN(3, 2, 8, guide=guide, feature_dims=(8,), hidden_dims=(8,), rnn_dim=8).double()
+    base.load_state_dict(m.state_dict())
+    unchanged = _loss_and_grads(Trace_ELBO(max_plate_nesting=1), base.model, base.guide, list(base.parameters()),
+                                x, mask)
+    assert abs(unchanged[0] - plain[0]) > 1e-3  # the override changes the ELBO: the test can tell them apart
+
+
+@pytest.mark.parametrize("guide", ["filtering", "storn"])
+def test_importance_sampling_with_an_overridden_encode_equals_the_traced_programs(guide):
+    x, mask = _data()
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    m = _ScaledContextVRNN(3, 2, 8, guide=guide, feature_dims=(8,), hidden_dims=(8,), rnn_dim=8).double()
+    estimates = []
+    for g in (m.guide, lambda *args, **kwargs: m.guide(*args, **kwargs)):  # the lambda forces the traced path
+        pyro.set_rng_seed(11)
+        estimates.append(importance_estimate(m.model, g, x, mask, num_particles=7, chunk_size=3))
+    assert torch.allclose(estimates[0].log_likelihood, estimates[1].log_likelihood, rtol=0, atol=1e-10)
+    assert torch.allclose(estimates[0].elbo, estimates[1].elbo, rtol=0, atol=1e-10)
+
+
+def test_importance_sampling_with_a_non_reparameterized_guide_gives_the_traced_result():
+    """Issue 23: ``NotReparameterized`` escaped from ``importance_log_likelihood``; it falls back as SequenceELBO."""
+    x, mask = _data()
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    m = VRNN(3, 2, 8, prior=_AnyRealPrior(), guide=_NonReparameterizedGuide(2), feature_dims=(8,),
+             hidden_dims=(8,)).double()
+    estimates = []
+    for g in (m.guide, lambda *args, **kwargs: m.guide(*args, **kwargs)):
+        pyro.set_rng_seed(5)
+        estimates.append(importance_estimate(m.model, g, x, mask, num_particles=6, chunk_size=4))
+    assert supported_model(m.model, m.guide, (x, mask), {}) is m
+    assert torch.isfinite(estimates[0].log_likelihood).all()
+    assert torch.equal(estimates[0].log_likelihood, estimates[1].log_likelihood)
+    assert torch.equal(estimates[0].elbo, estimates[1].elbo)

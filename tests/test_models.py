@@ -232,16 +232,33 @@ def test_storn_z_t_enters_the_recurrence_at_step_t_and_x_t_only_after_it():
     assert not torch.allclose(mean(base, 3), mean(other, 3))  # ... but h_3
 
 
-def test_vrnn_i_is_a_vrnn_with_a_standard_prior_and_the_storn_guide():
+def test_vrnn_i_differs_from_vrnn_normal_only_in_its_prior():
+    """Chung et al. (2015): VRNN-I is the VRNN with ``p(z_t) = N(0, I)``; encoder ``q(z_t | x_t, h_{t-1})``,
+    decoder and recurrence stay the VRNN's."""
     from pyro_vrnn.models.zoo import build_model, model_spec
-    vrnn_i = build_model(model_spec("vrnn-i", 3))
-    storn = build_model(model_spec("storn", 3))
-    assert type(vrnn_i) is VRNN and type(storn) is STORN
-    assert isinstance(vrnn_i.prior, StandardNormalPrior) and isinstance(storn.prior, StandardNormalPrior)
-    assert type(vrnn_i.posterior) is type(storn.posterior)
+    spec_i, spec_v = model_spec("vrnn-i", 3), model_spec("vrnn-normal", 3)
+    assert {k: v for k, v in spec_i.items() if k not in ("name", "prior")} == \
+        {k: v for k, v in spec_v.items() if k not in ("name", "prior")}
+    assert (spec_i["prior"], spec_i["guide"], spec_v["prior"]) == ("standard", "filtering", "conditional")
+    vrnn_i, vrnn = build_model(spec_i), build_model(spec_v)
+    assert type(vrnn_i) is VRNN and isinstance(vrnn_i.prior, StandardNormalPrior)
+    assert type(vrnn_i.posterior) is type(vrnn.posterior) is FilteringGuide
+    shared = {k: v for k, v in vrnn.state_dict().items() if not k.startswith("prior.")}
+    assert set(shared) == set(vrnn_i.state_dict())  # the same networks but the prior's
+    vrnn_i.load_state_dict(shared)
     x = data_for("normal", batch=2)
-    trace = _sites(vrnn_i, x, {f"z_{t}": torch.zeros(2, 16) for t in range(6)})
-    assert trace.nodes["x_0"]["fn"].mean.shape == (2, 3)
+    traces = []
+    for m in (vrnn_i, vrnn):
+        pyro.set_rng_seed(3)
+        guide = poutine.trace(m.guide).get_trace(x)
+        traces.append((guide, poutine.trace(poutine.replay(m.model, trace=guide)).get_trace(x)))
+    (guide_i, model_i), (guide_v, model_v) = traces
+    for t in range(x.shape[1]):
+        assert torch.equal(guide_i.nodes[f"z_{t}"]["value"], guide_v.nodes[f"z_{t}"]["value"])  # same q, same z
+        assert torch.equal(model_i.nodes[f"x_{t}"]["fn"].mean, model_v.nodes[f"x_{t}"]["fn"].mean)  # same decoder
+        prior = model_i.nodes[f"z_{t}"]["fn"]
+        assert torch.equal(prior.mean, torch.zeros(2, 16)) and torch.equal(prior.stddev, torch.ones(2, 16))
+    assert not torch.equal(model_v.nodes["z_1"]["fn"].mean, torch.zeros(2, 16))
 
 
 def test_storn_refuses_a_guide_that_reads_the_model_state():

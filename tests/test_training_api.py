@@ -150,3 +150,19 @@ def test_progress_bar_draws_on_a_terminal_and_stays_quiet_elsewhere(monkeypatch)
     stream = _Terminal()
     progress_bar(4, stream=stream).close()
     assert stream.getvalue() == ""
+
+
+def test_a_fivo_run_labels_its_loss_by_its_objective(tmp_path, capsys, monkeypatch):
+    """Issue 23: a FIVO run's log line and plot said "negative ELBO per step"."""
+    from pyro_vrnn.train import curves
+    labels = []
+    real = curves.plot_history
+    monkeypatch.setattr("pyro_vrnn.train.runs.plot_history", lambda *a, **k: labels.append(k["loss"]) or real(*a, **k))
+    run = tmp_path / "fivo"
+    assert main(["train", "--model", "vrnn-normal", *TINY_MUSIC, "--h-dim", "8", "--z-dim", "2", "--feature-dims", "8",
+                 "--hidden-dims", "8", "--steps", "2", "--elbo", "fivo", "--train-particles", "2",
+                 "--out", str(run)]) == 0
+    assert labels and set(labels) == {"negative FIVO bound (K = 2)"}
+    err = capsys.readouterr().err
+    assert "loss (negative FIVO bound (K = 2) per step, last 50)" in err and "negative ELBO" not in err
+    assert curves.loss_label("trace") == "negative ELBO" and curves.loss_label("iwae", 4) == "negative IWAE bound (K = 4)"

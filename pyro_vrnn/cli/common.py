@@ -11,6 +11,7 @@ import argparse
 import ast
 import math
 import sys
+import textwrap
 
 import pyro
 import torch
@@ -108,12 +109,14 @@ def add_model_args(parser, *, with_model: bool = True, num_components: int = 20)
                        "default: the model's own, bernoulli on music")
     group.add_argument("--transition", choices=TRANSITIONS, default=None, help="recurrence h_t = f(...) "
                        "[default: lstm]")
-    group.add_argument("--z-dim", type=positive_int, help="latent size per step [default: 16]")
-    group.add_argument("--h-dim", type=positive_int, help="recurrent state size [default: 64; paper 2000]")
+    group.add_argument("--z-dim", type=positive_int, help="latent size per step [default: 16; dmm 100]")
+    group.add_argument("--h-dim", type=positive_int, help="recurrent state size; the DMM's gated transition width "
+                       "[default: 64; paper 2000; dmm 200]")
     group.add_argument("--feature-dims", type=dims, metavar="D1,D2,...",
                        help="hidden widths of phi_x and phi_z [default: 64; paper 600,600,600,600]")
     group.add_argument("--hidden-dims", type=dims, metavar="D1,D2,...",
-                       help="hidden widths of the prior, guide and emission nets [default: 64]")
+                       help="hidden widths of the prior, guide and emission nets [default: 64; dmm: its emission's "
+                       "100,100]")
     group.add_argument("--num-components", type=positive_int,
                        help=f"mixture components of the gmm/handwriting emission [default: {num_components}"
                        + (", as the paper]" if num_components == 20 else "; the paper used 20]"))
@@ -233,10 +236,17 @@ def add_precision_arg(parser):
 
 # ---------------------------------------------------------------------------- defaults
 TRAIN_DEFAULTS = {**DEFAULT_TRAINING, "valid_every": 100}
-MODEL_DEFAULTS = {"transition": "lstm", "z_dim": 16, "h_dim": 64, "feature_dims": [64], "hidden_dims": [64],
-                  "num_components": 20}
+MODEL_DEFAULTS = {"transition": "lstm", "z_dim": None, "h_dim": None, "feature_dims": [64], "hidden_dims": None,
+                  "num_components": 20}  # None: the model family's own (models.zoo.SIZE_DEFAULTS)
 COMPARE_DEFAULTS = {"steps": 400, "batch_size": 32, "lr": 3e-3, "valid_every": 0, "checkpoint_every": 0,
                     "particles": 50, "num_components": 5}
+DEFAULTS_NOTE = textwrap.fill((
+    "train and compare have different defaults: train --steps {t[steps]} --lr {t[lr]:g} --num-components 20, "
+    "validation every {t[valid_every]} steps; compare (sized for the few-minute Table 1) --steps {c[steps]} "
+    "--lr {c[lr]:g} --num-components {c[num_components]} --particles {c[particles]}, no validation and no "
+    "checkpoints before the end. Sizes are the same: h 64, z 16, 64-unit layers (the DMM: Pyro's "
+    "examples/dmm.py sizes)."
+).format(t=TRAIN_DEFAULTS, c=COMPARE_DEFAULTS), width=100, break_on_hyphens=False)
 TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "clip_norm": "clip_norm",
                   "elbo": "elbo", "annealing_steps": "kl_anneal_steps", "annealing_start": "kl_anneal_start",
                   "valid_every": "valid_every", "checkpoint_every": "checkpoint_every",

@@ -21,6 +21,7 @@ one run folder per model (usable with evaluate and sample).
 
 On binary music data every seed model uses a Bernoulli emission, so rnn-gmm and vrnn-gmm would
 repeat rnn-normal and vrnn-normal: they are skipped (and say so).
+""" + common.DEFAULTS_NOTE + """
 
 examples:
   pyro-vrnn compare --data speech-synthetic --out table1            # offline, a few minutes on 2 CPUs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..models.zoo import model_spec
+from ..train.curves import loss_label
 from ..train.checkpoint import CHECKPOINT, PREVIOUS, CheckpointError, load_latest
 from ..train.runs import load_data, make_config, train_run
 from . import common
@@ -18,6 +19,7 @@ to reach: --resume continues a run exactly where it stopped (model, optimizer, l
 schedule, early stopping, RNG, batch order) up to --steps. --patience N stops early after N
 validations without a new best; --lr-schedule plateau lowers the learning rate on plateaus.
 --preset NAME fills the flags not given ('pyro-vrnn presets' lists them).
+""" + common.DEFAULTS_NOTE + """
 
 examples:
   pyro-vrnn train --preset music --data music:jsb_chorales.pickle --out runs/jsb
@@ -86,5 +88,6 @@ def run(args) -> int:
                        dataset=dataset, progress=not args.quiet and (parallel is None or parallel.is_main), log=log,
                        parallel=parallel, precision=precision)
     log(f"{name}: steps {result['start_step']} -> {result['step']} in {result['seconds']:.1f} s; "
-        f"loss (negative ELBO per step, last 50) {result['final_loss']:.4f}; run folder {run_dir}")
+        f"loss ({loss_label(training['elbo'], training['num_particles'])} per step, last 50) "
+        f"{result['final_loss']:.4f}; run folder {run_dir}")
     return 0

@@ -15,7 +15,7 @@ from torch import nn
 
 from .distributions import BivariateGaussianMixturePen
 from .heads import GaussianHead
-from .nn import MLP, positive_scale
+from .nn import MLP, full_precision, positive_scale
 
 
 class GaussianEmission(GaussianHead):
@@ -51,9 +51,9 @@ class GMMEmission(nn.Module):
     def forward(self, u: torch.Tensor):
         hidden = self.net(u)
         shape = hidden.shape[:-1] + (self.num_components, self.x_dim)
-        loc = self.loc(hidden).reshape(shape)
-        scale = positive_scale(self.raw_scale(hidden), self.scale_floor).reshape(shape)
-        mixing = dist.Categorical(logits=self.logits(hidden))
+        loc = full_precision(self.loc(hidden)).reshape(shape)
+        scale = positive_scale(full_precision(self.raw_scale(hidden)), self.scale_floor).reshape(shape)
+        mixing = dist.Categorical(logits=full_precision(self.logits(hidden)))
         return dist.MixtureSameFamily(mixing, dist.Normal(loc, scale).to_event(1))
 
 
@@ -70,7 +70,7 @@ class BernoulliEmission(nn.Module):
         self.logits = nn.Linear(self.net.out_dim, x_dim)
 
     def forward(self, u: torch.Tensor):
-        return dist.Bernoulli(logits=self.logits(self.net(u))).to_event(1)
+        return dist.Bernoulli(logits=full_precision(self.logits(self.net(u)))).to_event(1)
 
 
 class HandwritingEmission(nn.Module):
@@ -91,7 +91,7 @@ class HandwritingEmission(nn.Module):
 
     def forward(self, u: torch.Tensor):
         m = self.num_components
-        out = self.head(self.net(u))
+        out = full_precision(self.head(self.net(u)))
         logits, loc, raw_scale, raw_rho, pen_logits = out.split([m, 2 * m, 2 * m, m, 1], dim=-1)
         shape = out.shape[:-1] + (m, 2)
         rho = torch.tanh(raw_rho) * (1 - 1e-4)
@@ -119,6 +119,6 @@ class LinearGaussianEmission(nn.Module):
         return positive_scale(self.raw_scale, self.scale_floor)
 
     def forward(self, u: torch.Tensor):
-        loc = self.linear(u)
+        loc = full_precision(self.linear(u))
         return dist.Normal(loc, self.scale.expand(loc.shape)).to_event(1)
 

@@ -16,11 +16,12 @@ sampled latents runs once for all time steps:
 
 from __future__ import annotations
 
+import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .heads import GaussianHead
-from .nn import broadcast_cat
+from .heads import GaussianHead, StepIndependent
+from .nn import broadcast_cat, full_precision, positive_scale
 
 
 def reverse_padded(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -121,3 +122,39 @@ class SmoothingGuide(_ContextStateGuide):
         backward = reverse_padded(self.rnn(reverse_padded(x_features, mask))[0], mask)
         return self.head.project_context(backward) if self.head.splits_first_layer else backward
 
+
+
+class CombinerGuide(nn.Module):
+    """The Deep Markov Model's guide step ``q(z_t | z_{t-1}, x_{t:T})`` (Krishnan et al. 2017; the
+    ``Combiner`` and backward ``rnn`` of Pyro's ``examples/dmm.py``)::
+
+        a_t = ReLU-RNN(x_T, ..., x_t)                  (each sequence reversed within its length, h_0 learned)
+        g_t = (tanh(W z_{t-1} + b) + a_t) / 2
+        q   = N(W_mu g_t + b_mu, diag sigma^2),   sigma = softplus(W_s g_t + b_s) + floor
+
+    ``encode`` gives ``a: (B, T, R)`` for all steps at once; ``forward(a_t, z_{t-1})`` with ``z_{t-1}``
+    of shape ``(..., B, Z)``. The floor (the example has none) keeps ``sigma`` from underflowing to 0,
+    which is where the example's NaNs come from; ``scale_floor=0`` is the example's formula.
+    """
+
+    uses_model_state = True
+
+    def __init__(self, x_dim: int, z_dim: int, rnn_dim: int = 600, scale_floor: float = 1e-3):
+        super().__init__()
+        self.z_dim, self.rnn_dim, self.scale_floor = z_dim, rnn_dim, scale_floor
+        self.rnn = nn.RNN(x_dim, rnn_dim, nonlinearity="relu", batch_first=True)
+        self.h_0 = nn.Parameter(torch.zeros(1, 1, rnn_dim))
+        self.z_to_hidden = nn.Linear(z_dim, rnn_dim)
+        self.loc = nn.Linear(rnn_dim, z_dim)
+        self.raw_scale = nn.Linear(rnn_dim, z_dim)
+
+    def encode(self, x, x_features, mask):
+        """``a_t`` for every step: the RNN over ``x_features`` reversed within each sequence's length
+        (padding stays at the end, after the real steps), its outputs put back in forward order."""
+        h_0 = self.h_0.expand(1, x_features.shape[0], self.rnn_dim).contiguous()
+        return reverse_padded(self.rnn(reverse_padded(x_features, mask), h_0)[0], mask)
+
+    def forward(self, context_t, h):
+        combined = 0.5 * (torch.tanh(self.z_to_hidden(h)) + context_t)
+        scale = positive_scale(full_precision(self.raw_scale(combined)), self.scale_floor)
+        return StepIndependent(dist.Normal(full_precision(self.loc(combined)), scale), 1)

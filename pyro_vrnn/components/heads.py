@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .nn import MLP, add_into, positive_scale
+from .nn import MLP, add_into, full_precision, positive_scale
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _NORMALS = (dist.Normal, torch.distributions.Normal)
@@ -134,6 +134,6 @@ class GaussianHead(nn.Module):
         return self._distribution(hidden)
 
     def _distribution(self, hidden: torch.Tensor):
-        raw = self.raw_scale(hidden)
+        raw = full_precision(self.raw_scale(hidden))
         scale = raw.abs() + self.scale_floor if self.scale == "square" else positive_scale(raw, self.scale_floor)
-        return StepIndependent(dist.Normal(self.loc(hidden), scale), 1)
+        return StepIndependent(dist.Normal(full_precision(self.loc(hidden)), scale), 1)

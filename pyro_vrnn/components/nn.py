@@ -25,6 +25,18 @@ ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 
 
+_REDUCED = (torch.bfloat16, torch.float16)
+
+
+def full_precision(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 when autocast left it in a reduced precision (bfloat16, float16), else ``t``.
+
+    Every component casts a distribution's parameters through it, so that under ``--precision bf16``
+    the networks run in bfloat16 while samples and log-densities are float32 on every device.
+    """
+    return t.float() if t.dtype in _REDUCED else t
+
+
 def positive_scale(raw: torch.Tensor, floor: float) -> torch.Tensor:
     """``softplus(raw) + floor``: a standard deviation that can neither vanish nor go negative."""
     return F.softplus(raw) + floor

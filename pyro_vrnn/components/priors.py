@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .heads import GaussianHead, StepIndependent
-from .nn import positive_scale
+from .nn import full_precision, positive_scale
 
 
 class StandardNormalPrior(nn.Module):
@@ -25,7 +25,7 @@ class StandardNormalPrior(nn.Module):
         self.z_dim = z_dim
 
     def forward(self, h: torch.Tensor):
-        loc = h.new_zeros(h.shape[:-1] + (self.z_dim,))
+        loc = full_precision(h.new_zeros(h.shape[:-1] + (self.z_dim,)))
         return dist.Normal(loc, torch.ones_like(loc)).to_event(1)
 
 
@@ -61,7 +61,7 @@ class LinearGaussianPrior(nn.Module):
         return positive_scale(self.raw_scale, self.scale_floor)
 
     def forward(self, h: torch.Tensor):
-        loc = self.linear(h)
+        loc = full_precision(self.linear(h))
         return dist.Normal(loc, self.scale.expand(loc.shape)).to_event(1)
 
 
@@ -90,6 +90,6 @@ class GatedTransitionPrior(nn.Module):
     def forward(self, h: torch.Tensor):
         gate = torch.sigmoid(self.gate(h))
         proposed = self.proposed_mean(h)
-        loc = (1 - gate) * self.loc(h) + gate * proposed
-        scale = positive_scale(self.raw_scale(torch.relu(proposed)), self.scale_floor)
+        loc = full_precision((1 - gate) * self.loc(h) + gate * proposed)
+        scale = positive_scale(full_precision(self.raw_scale(torch.relu(proposed))), self.scale_floor)
         return StepIndependent(dist.Normal(loc, scale), 1)

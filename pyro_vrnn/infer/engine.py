@@ -18,13 +18,14 @@ Nothing is kept between calls: every call computes from the parameters as they a
 where it is the same computation as the Pyro programs (:func:`supported_model`): the model and guide
 are one :class:`SequenceModel`'s own, unwrapped (no Pyro handler around the call but a parameter
 trace), with the library's loop (``model``, ``guide``, ``model_step``, ``guide_step`` not overridden;
-one-step methods may be), a reparameterizable ``q`` and arguments ``(x, mask, annealing_factor)``.
-Anything else runs ``Trace_ELBO`` itself. Tests hold the two equal in float64 on fixed noise.
+one-step methods may be: the pass calls them, ``encode`` included, as the programs do), a
+reparameterizable ``q`` and arguments ``(x, mask, annealing_factor)``. An overridden ``encode`` with a
+guide that runs the model's recurrence falls back (the guide's recurrence would read ``encode``'s
+x-features, the model's ``phi_x(x_t)``). Anything else runs ``Trace_ELBO`` itself. Tests hold the two equal in float64 on fixed noise.
 """
 
 from __future__ import annotations
 
-import pyro
 import torch
 from pyro.infer import Trace_ELBO
 from pyro.infer.util import torch_item
@@ -58,6 +59,10 @@ def supported_model(model, guide, args, kwargs) -> SequenceModel | None:
         return None
     cls = type(m)
     if cls.model_step is not SequenceModel.model_step or cls.guide_step is not SequenceModel.guide_step:
+        return None
+    if m.has_latents and m.posterior.uses_model_state and cls.encode is not SequenceModel.encode:
+        # the guide's recurrence reads encode's x-features, the model's phi_x(x_t): one pass cannot
+        # run both unless they are the same, which only the base's encode guarantees
         return None
     if any(not (isinstance(h, TraceMessenger) and h.param_only) for h in _PYRO_STACK):
         return None  # a handler (scale, condition, seed, a full trace ...) would see sites the engine has not
@@ -127,13 +132,16 @@ def sequence_log_weights(m: SequenceModel, x: torch.Tensor, mask: torch.Tensor |
     batch_size, num_steps = x.shape[:2]
     dtype = dtype or x.dtype
     leading = tuple(particles) + (batch_size,)
-    x_features = m.phi_x(x)
+    if m.has_latents:  # as the guide: its contexts from m.encode (overridable)
+        guide_x_features, contexts = m.encode(x, mask)
+        contexts = contexts.unbind(1)
+    # as the model: h_t reads phi_x(x_t) (the guide's x-features are these, see supported_model)
+    x_features = guide_x_features if m.has_latents and type(m).encode is SequenceModel.encode else m.phi_x(x)
     recurrence = _recurrence(m, x_features)
     state = m.initial_state((batch_size,), x)
     previous, zs, z_features = [], [], []
     log_q = []
     if m.has_latents:
-        contexts = m.posterior.encode(x, x_features, mask).unbind(1)
         posterior = _posterior(m)
         reads_state = m.posterior.uses_model_state
         for t in range(num_steps):
@@ -215,7 +223,7 @@ class SequenceELBO(Trace_ELBO):
         """Yield ``(elbo_particle, weight)`` tensors: one vectorized batch, or one per particle."""
         x, mask, annealing_factor = _arguments(args, kwargs)
         x, mask = m.check_inputs(x, mask)
-        pyro.module(m.pyro_name, m)
+        m.register_parameters()
         if self.vectorize_particles:
             log_w = sequence_log_weights(m, x, mask, (self.num_particles,), annealing_factor)
             yield log_w.sum() / self.num_particles

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import warnings
 
-import pyro
 import torch
 from pyro.infer import ELBO
 from pyro.infer.util import torch_item
@@ -66,7 +65,7 @@ class FIVO(ELBO):
             warnings.warn("KL annealing with the fivo objective scales log p(z) - log q(z) inside the SMC "
                           "weights: that is not KL annealing (nor a bound); use annealing_factor=1 "
                           "(--kl-anneal-steps 0) with fivo", UserWarning)
-        pyro.module(m.pyro_name, m)
+        m.register_parameters()
         x, mask = m.check_inputs(x, mask)
         noise = SequenceNoise(sequence_seeds(None, x.shape[0]), x.device)
         result = particle_filter(m, x, mask, num_particles=self.num_particles, proposal="guide",

@@ -28,7 +28,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from ..components.heads import unwrap_normal
-from .engine import expanded, sequence_log_weights, supported_model
+from .engine import NotReparameterized, expanded, sequence_log_weights, supported_model
 
 
 @dataclass
@@ -142,7 +142,8 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
     nothing (a model without latents) every weight equals ``log p(x)`` and one particle is run.
     For a :class:`~pyro_vrnn.models.SequenceModel`'s own model and guide the weights come from
     :func:`~pyro_vrnn.infer.sequence_log_weights` (one pass of the recurrence, the same noise);
-    any other pair runs as traced Pyro programs. Returns ``(log_weights, has_latents)``.
+    any other pair (and, as for :class:`~pyro_vrnn.infer.SequenceELBO`, a guide without ``rsample``)
+    runs as traced Pyro programs. Returns ``(log_weights, has_latents)``.
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 1:
         raise ValueError(f"x must be a (batch, time, x_dim) tensor, got {type(x).__name__}")
@@ -151,28 +152,45 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
     chunk_size = num_particles if chunk_size is None else int(chunk_size)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    batch_size = x.shape[0]
-    device = x.device
+    if isinstance(mask, torch.Tensor) and mask.dtype == torch.bool and mask.device == x.device \
+            and mask.shape == x.shape[:2]:  # select, then score: padding (NaN included) reaches no guide of any kind
+        x = torch.where(mask.unsqueeze(-1), x, x.new_zeros(()))  # (a bad mask is refused by the checks below)
     base_seed = int(torch.randint(0, 2**62, ()).item())
-    chunks = []
     engine = supported_model(model, guide, (x, mask), kwargs)
     if engine is not None:
-        x, mask = engine.check_inputs(x, mask)
-        pyro.module(engine.pyro_name, engine)  # as the programs would: parameters in Pyro's store
-        if not engine.has_latents:
-            num_particles = chunk_size = 1
+        try:
+            return _engine_log_weights(engine, x, mask, num_particles, chunk_size, base_seed, kwargs)
+        except NotReparameterized:  # as SequenceELBO: the traced programs, from the same seeds
+            pass
+    return _traced_log_weights(model, guide, x, mask, num_particles, chunk_size, base_seed, kwargs)
+
+
+def _engine_log_weights(engine, x, mask, num_particles, chunk_size, base_seed, kwargs):
+    """:func:`importance_log_weights` from :func:`~pyro_vrnn.infer.sequence_log_weights` (one pass)."""
+    x, mask = engine.check_inputs(x, mask)
+    engine.register_parameters()  # as the programs would: parameters in Pyro's store
+    if not engine.has_latents:
+        num_particles = chunk_size = 1
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, num_particles, chunk_size):
+            k = min(chunk_size, num_particles - start)
+            generators = [torch.Generator(device=x.device).manual_seed(base_seed + start + i) for i in range(k)]
+            chunks.append(sequence_log_weights(engine, x, mask, (k,), draw=PerParticleNoise(generators).draw,
+                                               dtype=torch.float64, **kwargs))
+    return torch.cat(chunks, dim=0), engine.has_latents
+
+
+def _traced_log_weights(model, guide, x, mask, num_particles, chunk_size, base_seed, kwargs):
+    """:func:`importance_log_weights` from traces of the Pyro programs (any model/guide pair)."""
+    batch_size, device = x.shape[0], x.device
+    chunks = []
     with torch.no_grad():
         start = 0
         while start < num_particles:
             k = min(chunk_size, num_particles - start)
             generators = [torch.Generator(device=device).manual_seed(base_seed + start + i) for i in range(k)]
             noise = PerParticleNoise(generators)
-            if engine is not None:
-                log_w = sequence_log_weights(engine, x, mask, (k,), draw=noise.draw, dtype=torch.float64,
-                                             **kwargs)
-                chunks.append(log_w)
-                start += k
-                continue
             particles = pyro.plate("importance_particles", k, dim=-2)
             with _PerParticleNoiseMessenger(noise, particle_dim=-2), particles:
                 guide_trace = poutine.trace(guide).get_trace(x, mask, **kwargs)
@@ -186,8 +204,6 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
             if not has_latents:
                 return chunks[0][:1], False
             start += k
-    if engine is not None and not engine.has_latents:
-        return chunks[0], False
     return torch.cat(chunks, dim=0), True
 
 

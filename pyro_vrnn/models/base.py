@@ -17,7 +17,7 @@ model          prior                        guide                  recurrence an
 =============  ===========================  =====================  =====================================
 RNN            none                         none                   h_t = f(phi_x(x_t), h_{t-1}); p(x_t | h_{t-1})
 STORN          N(0, I)                      q(z_t | x_{<=t})       h_t = f(phi_x(x_{t-1}), phi_z(z_t), h_{t-1}); p(x_t | h_t)
-VRNN-I         N(0, I)                      q(z_t | x_{<=t})       as the VRNN
+VRNN-I         N(0, I)                      q(z_t | x_t, h_{t-1})  as the VRNN
 VRNN           N(mu_0(h), sigma_0(h)^2)     q(z_t | x_t, h_{t-1})  h_t = f(phi_x(x_t), phi_z(z_t), h_{t-1}); p(x_t | z_t, h_{t-1})
 =============  ===========================  =====================  =====================================
 
@@ -100,9 +100,33 @@ class SequenceModel(nn.Module):
         self.posterior = posterior
         self._check_sizes()
 
+    def __getstate__(self):
+        """``nn.Module``'s state, without the weak reference Pyro's parameter store hangs on each parameter
+        it hands out (``p.unconstrained``, set again on the next access), which cannot be pickled."""
+        for p in self.parameters():
+            p.__dict__.pop("unconstrained", None)
+        return super().__getstate__()
+
     def __setstate__(self, state):  # copies must not share parameter-store names
         super().__setstate__(state)
         self._pyro_name = _unique_pyro_name(type(self).__name__.lower())
+
+    def register_parameters(self):
+        """``pyro.module(pyro_name, self)`` with the store holding this module's *current* tensors.
+
+        ``pyro.module`` keeps the first tensor it saw under each name: after ``m.emission = ...`` or
+        ``m.load_state_dict(sd, assign=True)`` it would hand the optimizer the old tensors while the
+        programs compute with the new ones. Entries under this model's prefix that are not its current
+        parameters are dropped first, so the store (and what SVI steps) are always the module's own.
+        """
+        store = pyro.get_param_store()
+        prefix = self._pyro_name + "$$$"
+        current = {prefix + name: p for name, p in self.named_parameters()}
+        stale = [key for key in store.keys() if key.startswith(prefix)
+                 and (key not in current or store.param_name(current[key]) != key)]
+        for key in stale:
+            del store[key]
+        pyro.module(self._pyro_name, self)
 
     @property
     def pyro_name(self) -> str:
@@ -137,6 +161,9 @@ class SequenceModel(nn.Module):
         it), every row must have a real step, and the real steps of ``x`` must be finite (padding
         may hold anything). A few passes over the mask and one sum over ``x``, once per call
         (0.4 ms on the ``large`` benchmark batch, 128 x 50 x 200, against a 880 ms training step).
+        Returns ``(x, mask)`` with the padded steps of ``x`` set to 0 (selected, not multiplied), so
+        that what they held reaches neither a density nor a gradient: the mask then zeroes their
+        log-probabilities, and ``0 * grad`` of a finite value is 0 where ``0 * grad`` of NaN is NaN.
         """
         ref = self._reference_tensor()
         if not isinstance(x, torch.Tensor):
@@ -176,6 +203,8 @@ class SequenceModel(nn.Module):
                 row, step = (int(i) for i in bad.nonzero()[0])
                 raise ValueError(f"x has a non-finite value (NaN or inf) at sequence {row}, step {step}; "
                                  f"only padded (masked) steps may hold non-finite values")
+        if mask is not None:  # select, then score: padding (NaN, inf, anything) never reaches a network,
+            x = torch.where(mask.unsqueeze(-1), x, x.new_zeros(()))  # a density or a gradient
         return x, mask
 
     # ------------------------------------------------------------------ one equation each
@@ -237,7 +266,7 @@ class SequenceModel(nn.Module):
         ``Predictive(vrnn.model, num_samples=S)(None, num_steps=T)`` is the prior predictive).
         Returns ``x``: ``(B, T, X)``.
         """
-        pyro.module(self._pyro_name, self)
+        self.register_parameters()
         if x is None:
             batch_size, num_steps, like = self._generation_shape(num_sequences, num_steps)
         else:
@@ -254,7 +283,7 @@ class SequenceModel(nn.Module):
 
     def guide(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor=1.0):
         """The variational distribution ``q(z | x)``: samples every ``z_{t}`` the model samples."""
-        pyro.module(self._pyro_name, self)
+        self.register_parameters()
         x, mask = self.check_inputs(x, mask)
         if not self.has_latents:
             return

@@ -3,15 +3,18 @@
 
 Each is a constructor that picks components (by name from :mod:`pyro_vrnn.components.registry`, or
 as modules) and, where the paper's equations differ from the base's, overrides one small method
-(STORN: ``model_step``; DMM: ``emission_dist`` and ``next_state``), never the loop.
+(STORN: ``model_step``; the DMM, whose prior and guide read different initial latents: its one-step
+methods), never the loop.
 """
 
 from __future__ import annotations
 
 import pyro
 import pyro.poutine as poutine
+import torch
+from torch import nn
 
-from ..components.guides import SmoothingGuide
+from ..components.guides import CombinerGuide
 from ..components.nn import MLP, Identity
 from ..components.priors import GatedTransitionPrior
 from ..components.registry import Sizes, build
@@ -48,7 +51,8 @@ class VRNN(SequenceModel):
     ``q(z_t | x_t, h_{t-1})``. Every piece can be replaced: ``prior="standard"`` (or any prior
     module), ``guide="smoothing"`` / ``"storn"`` (or any guide component), ``transition="gru"``,
     ``emission="gmm"`` / ``"bernoulli"`` / ``"handwriting"`` (or any emission module).
-    With ``prior="standard", guide="storn"`` it is the VRNN paper's VRNN-I.
+    With ``prior="standard"`` it is the VRNN paper's VRNN-I (only the prior changes; its encoder,
+    decoder and recurrence are the VRNN's).
 
     Sizes: ``feature_dims`` are the hidden widths of ``phi_x`` and ``phi_z`` (the paper: four layers
     of 600), ``hidden_dims`` those of the prior, guide and emission heads.
@@ -121,38 +125,60 @@ class RNN(SequenceModel):
 
 
 class DMM(SequenceModel):
-    """Pyro's Deep Markov Model (Krishnan et al. 2017, ``examples/dmm.py``) from the same components.
+    """Pyro's Deep Markov Model (Krishnan et al. 2017) as ``examples/dmm.py`` defines it, from the
+    library's components (its optional IAF left out)::
 
-    The state is the latent itself, ``h_t = z_t`` (``h_0 = 0``)::
+        p(z_t | z_{t-1})          GatedTransitionPrior (the example's GatedTransition), z_0 learned
+        p(x_t | z_t)              an emission reading z_t alone: Bernoulli on music (the example's Emitter:
+                                  two ReLU layers of ``emission_dims``, then sigmoid probabilities), else Normal
+        q(z_t | z_{t-1}, x_{t:T}) CombinerGuide: a ReLU RNN over the reversed sequence (h_0 learned) and
+                                  (tanh(W z_{t-1} + b) + a_t) / 2, z_{t-1} = z_q_0 (learned) at the first step
 
-        p(z_t | z_{t-1})         GatedTransitionPrior
-        p(x_t | z_t)             an emission reading z_t alone (Bernoulli on music, else Normal)
-        q(z_t | z_{t-1}, x_{t:T}) SmoothingGuide: a backward RNN over x_{>=t} and z_{t-1}
-
-    Only :meth:`emission_dist` (``z_t`` alone, not ``h_{t-1}``) and :meth:`next_state` (``h_t = z_t``)
-    differ from the base's. ``emission_dims`` and ``rnn_dim`` follow Pyro's example's defaults.
+    The example's defaults: z 100, ``emission_dims`` (100, 100), ``transition_dim`` 200, ``rnn_dim``
+    600: 725,488 parameters at ``x_dim`` 88. The state is ``(z_{t-1} as the prior reads it, z_{t-1} as
+    the guide reads it)``: both are the sampled ``z_{t-1}`` after the first step and differ only at it
+    (``z_0`` and ``z_q_0``). Where it differs from the example: every scale is ``softplus + floor``
+    (``scale_floor``, default 1e-3; the example's unfloored softplus underflows to 0 and gives NaNs;
+    ``scale_floor=0`` is the example's formula, under which tests/test_dmm.py holds the loss and gradients
+    equal to an independent plain-Pyro reference written from the example's published description).
     """
 
     def __init__(self, x_dim: int, z_dim: int = 100, emission="bernoulli", *, transition_dim: int = 200,
-                 emission_dims=(600, 600), rnn_dim: int = 600, hidden_dims=(), activation="relu",
+                 emission_dims=(100, 100), rnn_dim: int = 600, activation="relu", scale_floor: float = 1e-3,
                  name: str | None = None):
         x_dim, z_dim = _positive("x_dim", x_dim), _positive("z_dim", z_dim)
         sizes = Sizes(x_dim=x_dim, h_dim=z_dim, z_dim=z_dim, in_dim=z_dim, hidden_dims=tuple(emission_dims),
                       activation=activation)
         emission = build("emission", emission, sizes)
         super().__init__(x_dim, phi_x=Identity(x_dim), phi_z=Identity(z_dim), transition=IdentityTransition(z_dim),
-                         prior=GatedTransitionPrior(z_dim, transition_dim), emission=emission,
-                         posterior=SmoothingGuide(x_dim, z_dim, z_dim, rnn_dim, tuple(hidden_dims), activation),
+                         prior=GatedTransitionPrior(z_dim, _positive("transition_dim", transition_dim), scale_floor),
+                         emission=emission,
+                         posterior=CombinerGuide(x_dim, z_dim, _positive("rnn_dim", rnn_dim), scale_floor),
                          name=name)
+        self.z_0 = nn.Parameter(torch.zeros(z_dim))
+        self.z_q_0 = nn.Parameter(torch.zeros(z_dim))
 
     def _check_sizes(self):  # the recurrence reads z_t alone
         if getattr(self.emission, "x_dim", self.x_dim) != self.x_dim:
             raise ValueError(f"emission models x_dim={self.emission.x_dim} but the model has x_dim={self.x_dim}")
 
+    def initial_state(self, batch_shape, like):
+        """``(z_0, z_q_0)``: the ``z_{t-1}`` the prior and the guide read at the first step (learned)."""
+        shape = tuple(batch_shape) + (self.z_dim,)
+        return self.z_0.expand(shape), self.z_q_0.expand(shape)
+
+    def prior_dist(self, state):
+        """``p(z_t | z_{t-1})``."""
+        return self.prior(state[0])
+
     def emission_dist(self, state, z_feature):
         """``p(x_t | z_t)``."""
         return self.emission(z_feature)
 
+    def posterior_dist(self, state, context_t):
+        """``q(z_t | z_{t-1}, x_{t:T})`` (``context_t`` is the backward RNN's ``a_t``)."""
+        return self.posterior(context_t, state[1])
+
     def next_state(self, state, x_feature, z_feature):
-        """``h_t = z_t``: the DMM is first-order Markov in ``z``."""
-        return z_feature
+        """``z_t`` for both: the DMM is first-order Markov in ``z``."""
+        return z_feature, z_feature

@@ -14,11 +14,15 @@ name           family   prior        guide      emission
 rnn-normal     rnn      --           --         normal
 rnn-gmm        rnn      --           --         gmm
 storn          storn    standard     storn      normal
-vrnn-i         vrnn     standard     storn      normal
-dmm            dmm      gated        smoothing  normal      (Pyro's DMM: h sizes the gated transition)
+vrnn-i         vrnn     standard     filtering  normal      (Chung et al.: the VRNN with p(z_t) = N(0, I))
+dmm            dmm      gated        combiner   normal      (Pyro's examples/dmm.py; h sizes the gated transition)
 vrnn-normal    vrnn     conditional  filtering  normal
 vrnn-gmm       vrnn     conditional  filtering  gmm
 =============  =======  ===========  =========  ==========
+
+Sizes left out (``None``) take the family's defaults, :data:`SIZE_DEFAULTS`: z 16, h 64, hidden 64 for
+the RNN, STORN and VRNN families; Pyro's ``examples/dmm.py`` defaults for the DMM (z 100, gated
+transition 200 wide as ``h``, emission layers (100, 100) as ``hidden_dims``, backward RNN 600).
 
 On binary data (music) a real-valued emission (``normal``, ``gmm``) would be meaningless: the seed
 models then use ``bernoulli`` instead, so ``rnn-gmm`` and ``vrnn-gmm`` become the same models as
@@ -35,10 +39,10 @@ SEED_MODELS: dict[str, dict] = {
     "rnn-normal": {"family": "rnn", "prior": None, "guide": None, "emission": "normal"},
     "rnn-gmm": {"family": "rnn", "prior": None, "guide": None, "emission": "gmm"},
     "storn": {"family": "storn", "prior": "standard", "guide": "storn", "emission": "normal"},
-    "vrnn-i": {"family": "vrnn", "prior": "standard", "guide": "storn", "emission": "normal"},
+    "vrnn-i": {"family": "vrnn", "prior": "standard", "guide": "filtering", "emission": "normal"},
     "vrnn-normal": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "normal"},
     "vrnn-gmm": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "gmm"},
-    "dmm": {"family": "dmm", "prior": "gated", "guide": "smoothing", "emission": "normal"},
+    "dmm": {"family": "dmm", "prior": "gated", "guide": "combiner", "emission": "normal"},
 }
 """The VRNN paper's Table 1 models (plus VRNN-I), by command-line name. ``family`` names the model
 class: ``rnn`` (:class:`~pyro_vrnn.models.seeds.RNN`), ``storn`` (:class:`~pyro_vrnn.models.seeds.STORN`, Bayer &
@@ -53,6 +57,9 @@ GUIDES = tuple(registry.GUIDES)
 EMISSIONS = tuple(registry.EMISSIONS)
 TRANSITIONS = tuple(registry.TRANSITIONS)
 MODEL_CLASSES = {"rnn": RNN, "storn": STORN, "vrnn": VRNN, "dmm": DMM}
+SIZE_DEFAULTS = {"dmm": {"z_dim": 100, "h_dim": 200, "hidden_dims": (100, 100), "rnn_dim": 600},
+                 None: {"z_dim": 16, "h_dim": 64, "hidden_dims": (64,), "rnn_dim": None}}
+"""The sizes a spec takes when none is given: per family (``None``: every other family)."""
 # the emission a named model uses on each kind of data when none is given explicitly
 _BINARY_KINDS = ("music",)
 
@@ -66,8 +73,8 @@ def _dims(label, values):
 
 def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | None = None,
                guide: str | None = None, emission: str | None = None, transition: str = "lstm",
-               z_dim: int = 16, h_dim: int = 64, feature_dims=(64,), hidden_dims=(64,), num_components: int = 20,
-               rnn_dim: int | None = None) -> dict:
+               z_dim: int | None = None, h_dim: int | None = None, feature_dims=(64,), hidden_dims=None,
+               num_components: int = 20, rnn_dim: int | None = None) -> dict:
     """The spec of model ``name`` (a key of :data:`SEED_MODELS`) on data of ``kind``, with overrides.
 
     ``prior``/``guide`` turn an RNN name into a latent model (``--model rnn-normal --prior
@@ -84,7 +91,12 @@ def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | N
         if value is not None and value not in allowed:
             raise ValueError(f"unknown {label} {value!r}; expected one of {', '.join(allowed)}")
     if seed["family"] == "dmm" and (prior, guide) != (None, None):
-        raise ValueError("the DMM's prior (gated transition) and guide (smoothing) are fixed; pass prior=None and guide=None")
+        raise ValueError("the DMM's prior (gated transition) and guide (combiner) are fixed; pass prior=None and guide=None")
+    sizes = SIZE_DEFAULTS.get(seed["family"], SIZE_DEFAULTS[None])
+    z_dim = sizes["z_dim"] if z_dim is None else z_dim
+    h_dim = sizes["h_dim"] if h_dim is None else h_dim
+    hidden_dims = sizes["hidden_dims"] if hidden_dims is None else hidden_dims
+    rnn_dim = sizes["rnn_dim"] if rnn_dim is None else rnn_dim
     prior = prior or seed["prior"]
     guide = guide or seed["guide"]
     if (prior is None) != (guide is None):  # an RNN name given only one of the two latent pieces

@@ -23,8 +23,8 @@ import math
 import time
 from pathlib import Path
 
-from ..models.zoo import architecture, count_parameters, describe_spec, model_spec
-from ..train.curves import plot_history
+from ..models.zoo import SIZE_DEFAULTS, architecture, count_parameters, describe_spec, model_spec
+from ..train.curves import loss_label, plot_history
 from ..train.runs import HISTORY, load_data, load_run, make_config, train_run
 from . import plots
 from .evaluation import evaluate_run
@@ -53,7 +53,8 @@ def default_unit(kind: str) -> str:
 
 
 def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_options: dict | None = None,
-            z_dim: int = 16, h_dim: int = 64, feature_dims=(64,), hidden_dims=(64,), num_components: int = 20,
+            z_dim: int | None = None, h_dim: int | None = None, feature_dims=(64,), hidden_dims=None,
+            num_components: int = 20,
             transition: str = "lstm", prior=None, guide=None, emission=None, training: dict | None = None,
             particles: int = 100, chunk_size: int | None = None, eval_batch_size: int = 8, split: str = "test",
             max_eval_sequences: int | None = None, num_samples: int = 3, sample_length: int | None = None,
@@ -124,12 +125,16 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
     rate = int(dataset.info.get("sample_rate") or 16000)
     plots.plot_sample_grid(dataset.kind, columns, out / "samples.png", title=f"samples, {steps} steps each: {data}",
                            sample_rate=rate)
-    plot_history(histories, out / "training.png", title=data)
+    objective = make_config(specs[0], data, steps=steps, **(training or {}))["training"] if specs else {}
+    plot_history(histories, out / "training.png", title=data,
+                 loss=loss_label(objective.get("elbo", "trace"), objective.get("num_particles", 1)))
+    default_sizes = SIZE_DEFAULTS[None]  # sizes not given: each family's own (a DMM's in its run's config.json)
     meta = {"data": data, "data_options": data_options or {}, "kind": dataset.kind, "synthetic": dataset.synthetic,
             "split": split, "unit": unit, "steps": steps, "seed": seed, "particles": particles, "skipped": skipped,
             "estimators": list(estimators),
-            "sizes": {"z_dim": z_dim, "h_dim": h_dim, "feature_dims": list(feature_dims),
-                      "hidden_dims": list(hidden_dims), "num_components": num_components},
+            "sizes": {"z_dim": z_dim or default_sizes["z_dim"], "h_dim": h_dim or default_sizes["h_dim"],
+                      "feature_dims": list(feature_dims),
+                      "hidden_dims": list(hidden_dims or default_sizes["hidden_dims"]), "num_components": num_components},
             "training": make_config(specs[0], data, steps=steps, **(training or {}))["training"] if specs else {}}
     write_table(rows, out, meta)
     return rows

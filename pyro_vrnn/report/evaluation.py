@@ -27,6 +27,7 @@ import torch
 from ..data import pad_batch
 from ..infer import smc_estimate
 from ..infer.importance import importance_estimate
+from ..train.checkpoint import seeded
 from ..train.runs import load_data, load_run
 
 MEMORY_BUDGET = 2e8  # float32 elements of emission parameters kept per particle chunk (about 0.8 GB)
@@ -65,7 +66,8 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
 
     Sequences are evaluated in length-sorted batches of ``batch_size`` (so little padding), particles
     in chunks of ``chunk_size`` (default: :func:`auto_chunk_size`). ``seed`` (if not None) seeds Pyro
-    first, so the same seed and model give the same numbers. Returns a JSON-ready dict: the summary
+    first, so the same seed and model give the same numbers; the caller's random state is restored
+    after (:func:`~pyro_vrnn.train.checkpoint.seeded`). Returns a JSON-ready dict: the summary
     figures (see the module docstring) and ``per_sequence`` lists in the order of ``sequences``;
     ``estimators=("is", "smc")`` adds the SMC column (:func:`smc_columns`, the same ``K``).
 
@@ -82,30 +84,31 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
     if not sequences:
         raise ValueError("no sequences to evaluate")
     estimators = check_estimators(estimators)
-    if seed is not None:
-        pyro.set_rng_seed(seed)
-    ref = model._reference_tensor()
-    order = sorted(range(len(sequences)), key=lambda i: sequences[i].shape[0])
-    fields = ("log_likelihood", "log_likelihood_se", "elbo", "elbo_se", "ess", "num_steps")
-    per_seq = {f: [0.0] * len(sequences) for f in fields}
-    used_particles = num_particles
-    start = time.perf_counter()
-    for number, b in enumerate(range(0, len(order), batch_size)):
-        if parallel is not None:
-            if not parallel.owns_batch(number):
-                continue
-            pyro.set_rng_seed(parallel.batch_seed(seed or 0, number))
-        idx = order[b:b + batch_size]
-        x, mask = pad_batch([sequences[i] for i in idx])
-        x, mask = x.to(ref.device, ref.dtype), mask.to(ref.device)
-        chunk = chunk_size or auto_chunk_size(model, len(idx), x.shape[1], num_particles)
-        est = importance_estimate(model.model, model.guide, x, mask, num_particles=num_particles, chunk_size=chunk)
-        used_particles = est.num_particles
-        for f in fields:
-            for i, v in zip(idx, getattr(est, f).tolist()):
-                per_seq[f][i] = float(v)
-        if progress is not None:
-            progress(min(b + batch_size, len(order)), len(order))
+    # seeded work restores the caller's generators (batch seeds under parallel reseed per batch)
+    with seeded(0 if seed is None and parallel is not None else seed):
+        ref = model._reference_tensor()
+        order = sorted(range(len(sequences)), key=lambda i: sequences[i].shape[0])
+        fields = ("log_likelihood", "log_likelihood_se", "elbo", "elbo_se", "ess", "num_steps")
+        per_seq = {f: [0.0] * len(sequences) for f in fields}
+        used_particles = num_particles
+        start = time.perf_counter()
+        for number, b in enumerate(range(0, len(order), batch_size)):
+            if parallel is not None:
+                if not parallel.owns_batch(number):
+                    continue
+                pyro.set_rng_seed(parallel.batch_seed(seed or 0, number))
+            idx = order[b:b + batch_size]
+            x, mask = pad_batch([sequences[i] for i in idx])
+            x, mask = x.to(ref.device, ref.dtype), mask.to(ref.device)
+            chunk = chunk_size or auto_chunk_size(model, len(idx), x.shape[1], num_particles)
+            est = importance_estimate(model.model, model.guide, x, mask, num_particles=num_particles,
+                                      chunk_size=chunk)
+            used_particles = est.num_particles
+            for f in fields:
+                for i, v in zip(idx, getattr(est, f).tolist()):
+                    per_seq[f][i] = float(v)
+            if progress is not None:
+                progress(min(b + batch_size, len(order)), len(order))
     if parallel is not None:  # each process filled its own batches' entries, zeros elsewhere
         per_seq = parallel.combine(per_seq)
     ll, elbo, steps = per_seq["log_likelihood"], per_seq["elbo"], per_seq["num_steps"]

@@ -15,10 +15,10 @@ import statistics
 from pathlib import Path
 
 import numpy as np
-import pyro
 import torch
 
 from ..data import pad_batch, read_audio, waveform_to_frames, write_wav
+from ..train.checkpoint import seeded
 from ..train.outputs import check_sample_folder
 from ..train.runs import load_data, load_run
 from . import plots
@@ -42,9 +42,8 @@ def generate_samples(model, normalizer, kind: str, num: int, length: int, seed: 
     """``(num, length, x_dim)`` samples in data units (float32 on CPU), drawn at ``temperature``."""
     if num < 1 or length < 1:
         raise ValueError(f"num and length (--num, --length) must be >= 1, got {num}, {length}")
-    if seed is not None:
-        pyro.set_rng_seed(seed)
-    x = model.generate(num, length, temperature=temperature).detach().float().cpu()
+    with seeded(seed):  # the caller's random state is given back
+        x = model.generate(num, length, temperature=temperature).detach().float().cpu()
     if normalizer is not None:
         x = normalizer.denormalize(x).float()
     return postprocess(kind, x)
@@ -142,8 +141,8 @@ def reconstruct_run(run_dir, out, *, num: int = 4, length: int | None = None, se
         raise ValueError(f"the test split of {config['data']} is empty: nothing to reconstruct")
     x, mask = pad_batch(seqs)
     ref = next(model.parameters())
-    pyro.set_rng_seed(seed)
-    drawn = model.reconstruct(x.to(ref), mask.to(ref.device), num_samples=1)[0].float().cpu()
+    with seeded(seed):
+        drawn = model.reconstruct(x.to(ref), mask.to(ref.device), num_samples=1)[0].float().cpu()
 
     def data_units(rows):
         return [postprocess(dataset.kind, normalizer.denormalize(r[:len(s)]).float()) for r, s in zip(rows, seqs)]
@@ -207,8 +206,8 @@ def prime_run(run_dir, out, prime: str, *, num: int = 4, length: int | None = No
     prefix = read_prefix(prime, dataset, normalizer, rate)[:prime_steps]
     length = length or prefix.shape[0]
     ref = next(model.parameters())
-    pyro.set_rng_seed(seed)
-    drawn = model.generate(num, length, prefix=prefix.to(ref), temperature=temperature).float().cpu()
+    with seeded(seed):
+        drawn = model.generate(num, length, prefix=prefix.to(ref), temperature=temperature).float().cpu()
     primed = [postprocess(dataset.kind, normalizer.denormalize(s).float()) for s in drawn]
     out = Path(out)
     _check_outputs(out, dataset.kind, "primed", {"primed": primed})

@@ -18,9 +18,11 @@ import os
 import random
 import warnings
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pyro
 import torch
 
 from ..version import __version__
@@ -58,6 +60,23 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextmanager
+def seeded(seed: int | None):
+    """Run the block with every global generator (torch, NumPy, Python; CUDA where present) seeded by
+    ``pyro.set_rng_seed(seed)``, and give them back the states they had before, whatever the block
+    raised: seeded work in a library function never changes its caller's random stream.
+    ``seed=None`` seeds nothing and restores nothing (the block draws from the caller's stream)."""
+    if seed is None:
+        yield
+        return
+    state = rng_state()
+    try:
+        pyro.set_rng_seed(seed)
+        yield
+    finally:
+        set_rng_state(state)
 
 
 def atomic_save(obj, path: str | os.PathLike) -> None:

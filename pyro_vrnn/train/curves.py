@@ -19,10 +19,18 @@ def pyplot():
     return plt
 
 
-def plot_history(histories: dict, path, *, title: str | None = None):
+def loss_label(elbo: str = "trace", num_particles: int = 1) -> str:
+    """What a run's loss is, named by its training objective (``TrainingSettings.elbo``), for plots and logs."""
+    return {"trace": "negative ELBO", "meanfield": "negative ELBO (analytic KL)",
+            "iwae": f"negative IWAE bound (K = {num_particles})",
+            "fivo": f"negative FIVO bound (K = {num_particles})"}.get(elbo, f"loss ({elbo})")
+
+
+def plot_history(histories: dict, path, *, title: str | None = None, loss: str = "negative ELBO"):
     """Training (and validation) loss per time step against step, one line per run in ``histories``
     (``{label: {"train": [{"step", "loss"}, ...], "valid": [...], "best_step": s}}``); the best
-    validation step, when given (or marked ``best`` in ``valid``), is drawn as a star."""
+    validation step, when given (or marked ``best`` in ``valid``), is drawn as a star. ``loss`` names the
+    objective (:func:`loss_label`)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     shown = []  # the values that set the y range: the first steps' losses would flatten the rest
@@ -54,7 +62,7 @@ def plot_history(histories: dict, path, *, title: str | None = None):
         pad = 0.05 * (high - low) if high > low else 0.5
         ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel("step")
-    ax.set_ylabel("negative ELBO per time step")
+    ax.set_ylabel(f"{loss} per time step")
     if title:
         ax.set_title(title)
     ax.legend(fontsize=7)

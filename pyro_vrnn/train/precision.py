@@ -2,8 +2,9 @@
 
 ``precision="bf16"`` runs the forward passes under ``torch.autocast(device_type, torch.bfloat16)``:
 matrix products and the recurrences' gate arithmetic run in bfloat16 (tensor cores on a GPU), while
-every log-density is computed in float32 (the observed ``x`` and sampled ``z`` stay float32, so
-``x - loc`` and everything after it promotes to float32) and the importance sampler adds the
+every sample and log-density is computed in float32 on every device (each component casts its
+distribution's parameters to float32, :func:`~pyro_vrnn.components.nn.full_precision`, so ``z``,
+``log q``, ``log p(z)`` and ``log p(x | z)`` are float32; tested on the CPU) and the importance sampler adds the
 per-site log-densities of each sequence in float64 before its ``logsumexp``
 (:mod:`pyro_vrnn.importance`). The parameters, gradients and optimizer state stay float32.
 

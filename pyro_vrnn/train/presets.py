@@ -10,7 +10,8 @@ line always wins::
 ``pyro-vrnn presets`` lists them. The CPU presets (``music``, ``speech``, ``handwriting``) are sized
 for one thread of a small machine, train early-stopped on validation with a plateau learning-rate
 schedule, and carry over unchanged to the other corpora of their kind (MuseData and Piano-midi for
-``music``); ``paper`` holds the VRNN paper's sizes (Chung et al. 2015, Table 1) for a GPU.
+``music``; ``dmm`` is the music preset for ``--model dmm`` at Pyro's example's sizes, which the
+``music`` preset's sizes would replace); ``paper`` holds the VRNN paper's sizes (Chung et al. 2015, Table 1) for a GPU.
 docs/results.md gives the measured figures and the commands behind them (``benchmarks/fidelity.sh``
 reruns each table): ``music`` is the configuration of its early-stopped JSB and Nottingham runs;
 ``speech`` gave the VRNN paper's ordering on LibriSpeech (RNN-Normal < RNN-GMM < STORN < VRNN) with
@@ -56,6 +57,12 @@ PRESETS = {p.name: p for p in (
            {"model": "vrnn-normal", "h_dim": 256, "z_dim": 32, "feature_dims": [128], "hidden_dims": [128],
             "batch_size": 16, "lr": 1e-3, "steps": 20000, "kl_anneal_steps": 1000, "kl_anneal_start": 0.1,
             "valid_every": 50, "patience": 20, "checkpoint_every": 500, "bucket_by_length": True, **_CONVERGE}),
+    Preset("dmm", "binary piano rolls with Pyro's Deep Markov Model at examples/dmm.py's sizes (z 100, "
+           "emission 100,100, gated transition 200, backward ReLU RNN 600: 725,488 parameters on 88 keys), "
+           "trained as the music preset (the example's own optimizer settings are not reproduced)",
+           {"model": "dmm", "batch_size": 16, "lr": 1e-3, "steps": 20000, "kl_anneal_steps": 1000,
+            "kl_anneal_start": 0.1, "valid_every": 50, "patience": 20, "checkpoint_every": 500,
+            "bucket_by_length": True, **_CONVERGE}),
     Preset("speech", "raw 16 kHz audio in 200-sample frames, 0.5 s training chunks (LibriSpeech): VRNN-Normal, "
            "the best of the five seed models measured with --steps 2000 (docs/results.md; --model vrnn-gmm "
            "uses the 5 components)", {"model": "vrnn-normal", "h_dim": 256, "z_dim": 32, "feature_dims": [256],

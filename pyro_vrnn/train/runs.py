@@ -38,7 +38,7 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from .curves import plot_history
+from .curves import loss_label, plot_history
 from .devices import resolve_device
 from .outputs import check_run_folder
 from .precision import check_precision
@@ -192,7 +192,8 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
         best = trainer.early_stopping.best_step
         plot_history({config["model"]["name"]: {"train": trainer.history, "valid": trainer.valid_history,
                                                 "best_step": best}}, run_dir / TRAINING_PLOT,
-                     title=f"{config['model']['name']} on {config['data']}")
+                     title=f"{config['model']['name']} on {config['data']}",
+                     loss=loss_label(settings["elbo"], settings["num_particles"]))
 
     start_step, start = trainer.step_count, time.perf_counter()
     try:
