@@ -28,6 +28,8 @@ DISTRIBUTED_NOTE = """\
 several processes or GPUs (one model, data parallel; docs/distributed.md):
   torchrun --standalone --nproc_per_node=N -m pyro_vrnn.cli train ... (or evaluate ...)
   --batch-size stays the global batch; rank 0 writes the run folder; --resume works on any N.
+  RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT are checked before the processes meet;
+  each waits at most $PYRO_VRNN_RENDEZVOUS_TIMEOUT seconds (default 300) for the others.
 """
 
 
@@ -70,6 +72,30 @@ unit_interval = checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 seed = checked(int, lambda v: 0 <= v < 2 ** 32, "an integer from 0 to 2**32 - 1")
 MAX_THREADS = 1024
 thread_count = checked(int, lambda v: 1 <= v <= MAX_THREADS, f"a whole number from 1 to {MAX_THREADS}")
+
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30,
+          "T": 1 << 40, "TB": 1 << 40}
+
+
+def memory_size(text):
+    """``--max-memory``: bytes, as a number with an optional unit (``64G``, ``512MB``, ``1e11``)."""
+    stripped = text.strip().upper()
+    number = stripped.rstrip("KMGTB")
+    unit = stripped[len(number):]
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"expected a size in bytes such as 64G, 512M or 1e11, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 1):
+        raise argparse.ArgumentTypeError(f"expected a size in bytes such as 64G, 512M or 1e11, got {text!r}")
+    return int(value)
+
+
+def add_max_memory_arg(parser):
+    parser.add_argument("--max-memory", type=memory_size, default=None, metavar="BYTES",
+                        help="memory the particles may take (e.g. 64G); work that needs more is refused before it "
+                             "starts [default: the memory available now]")
 
 
 def dims(text):
@@ -263,7 +289,9 @@ def setup_processes(args):
     """``(parallel, device)``: under torchrun, join the process group (``parallel`` a
     :class:`~pyro_vrnn.distributed.DataParallel`, one device per process); else ``(None, device)``."""
     device = setup_runtime(args)
-    return distributed.start(args.device) if distributed.launched() else (None, device)
+    if distributed.launched_processes() > 1 or distributed.launched():
+        return distributed.start(args.device, log=log(args))
+    return None, device
 
 
 def data_options(args, saved=None):

@@ -44,6 +44,7 @@ def add_parser(subparsers) -> None:
                         "utterances); options that change the features or their normalization are refused")
     common.add_checkpoint_arg(p)
     common.add_estimator_arg(p)
+    common.add_max_memory_arg(p)
     common.add_runtime_args(p, seed_help="seed of the importance samples [default: 0]")
     common.add_precision_arg(p)
     p.set_defaults(func=run)
@@ -60,7 +61,9 @@ def run(args) -> int:
         result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
                               batch_size=args.batch_size, seed=seed, device=device,
                               max_sequences=args.max_sequences, checkpoint=args.checkpoint, parallel=parallel,
-                              estimators=args.estimator, data_options=common.data_options(args))
+                              estimators=args.estimator, data_options=common.data_options(args),
+                              max_memory=args.max_memory,
+                              progress=not args.quiet and (parallel is None or parallel.is_main))
     result["precision"] = args.precision or "fp32"
     if parallel is not None and not parallel.is_main:
         return 0
