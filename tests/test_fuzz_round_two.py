@@ -279,3 +279,35 @@ def test_evaluation_shows_a_bar_over_the_sequences_on_a_terminal_only(run, monke
     assert "evaluate test" in err and "4/4" in err, err  # 2 test sequences, IS then SMC
     assert main(["evaluate", str(run), "--particles", "2", "--quiet"]) == 0
     assert "evaluate test" not in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- 4. numeric options
+@pytest.mark.parametrize("temperature", [1e300, 1e4, float("inf"), float("nan"), -1e-3, "hot", True])
+def test_generate_refuses_a_temperature_outside_0_to_1000_naming_it(temperature):
+    model = _tiny_model()
+    with pytest.raises(ValueError) as error:
+        model.generate(2, 3, temperature=temperature)
+    assert "temperature (--temperature)" in str(error.value) and repr(temperature) in str(error.value)
+
+
+def test_the_highest_temperature_still_gives_finite_samples():
+    from pyro_vrnn.models.predictive import MAX_TEMPERATURE
+
+    torch.manual_seed(0)
+    samples = _tiny_model().generate(3, 4, temperature=MAX_TEMPERATURE)
+    assert samples.shape == (3, 4, 3) and torch.isfinite(samples).all()
+
+
+@pytest.mark.parametrize("factor", [float("inf"), float("nan"), -0.5, 1e400])
+def test_model_and_guide_refuse_an_annealing_factor_that_is_not_finite_and_non_negative(factor):
+    model, x = _tiny_model(), torch.randn(2, 4, 3)
+    for program in (model.model, model.guide):
+        with pytest.raises(ValueError, match="annealing_factor"):
+            program(x, None, annealing_factor=factor)
+
+
+def test_sample_temperature_1e300_is_one_line_naming_the_flag(run, tmp_path, capsys):
+    before = snapshot(run)
+    code = main(["sample", str(run), "--temperature", "1e300", "--num", "1", "--out", str(tmp_path / "s")])
+    one_line_error(capsys, code, "--temperature", "1e300")
+    assert snapshot(run) == before and not (tmp_path / "s").exists()
