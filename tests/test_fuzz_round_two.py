@@ -311,3 +311,163 @@ def test_sample_temperature_1e300_is_one_line_naming_the_flag(run, tmp_path, cap
     code = main(["sample", str(run), "--temperature", "1e300", "--num", "1", "--out", str(tmp_path / "s")])
     one_line_error(capsys, code, "--temperature", "1e300")
     assert snapshot(run) == before and not (tmp_path / "s").exists()
+
+
+# ---------------------------------------------------------------------------------------------- 5. no catch-all
+class _Payload:
+    """A pickle that would run a shell command when loaded without ``weights_only``."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _malicious_pt(d):
+    import pickle
+
+    path = d / "evil.pt"
+    path.write_bytes(pickle.dumps(_Payload(d / "PWNED")))
+    return path
+
+
+def _saved(d, name, value):
+    torch.save(value, d / name)
+    return d / name
+
+
+def _npy(d, name, value):
+    import numpy as np
+
+    np.save(d / name, value, allow_pickle=True)
+    return d / name
+
+
+def _bytes(d, name, content):
+    (d / name).write_bytes(content)
+    return d / name
+
+
+PRIME_CASES = {
+    # name: (file in a scratch folder, what the line says besides the file's name)
+    "a pickle that would run a command": (_malicious_pt, "Python objects"),
+    "a zip-format .pt holding a custom class": (lambda d: _saved(d, "obj.pt", {"f": _Payload(d / "PWNED")}),
+                                                "Python objects"),
+    "garbage bytes as .pt": (lambda d: _bytes(d, "junk.pt", os.urandom(64)), "not a file pyro-vrnn can read"),
+    "an empty .pt": (lambda d: _bytes(d, "empty.pt", b""), "empty"),
+    "a .pt holding a dict": (lambda d: _saved(d, "dict.pt", {"x": torch.zeros(3, 20)}), "holds a dict"),
+    "a .pt holding a string": (lambda d: _saved(d, "str.pt", "hello"), "holds a str"),
+    "a .pt holding a complex tensor": (lambda d: _saved(d, "c.pt", torch.zeros(3, 20, dtype=torch.complex64)),
+                                       "complex"),
+    "a .npy of Python objects": (lambda d: _npy(d, "obj.npy", __import__("numpy").array([{"a": 1}], dtype=object)),
+                                 "not a file pyro-vrnn can read"),
+    "a .npy of strings": (lambda d: _npy(d, "s.npy", __import__("numpy").array([["a"] * 20] * 3)), "not numbers"),
+    "garbage bytes as .npy": (lambda d: _bytes(d, "junk.npy", b"\x93NUMPY garbage"), "not a file pyro-vrnn can read"),
+}
+
+
+@pytest.mark.parametrize("case", list(PRIME_CASES))
+def test_a_bad_prime_file_is_a_clear_error_naming_it_and_runs_nothing(run, tmp_path, capsys, case):
+    make, expected = PRIME_CASES[case]
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    path = make(scratch)
+    before = snapshot(run)
+    code = main(["sample", str(run), "--prime", str(path), "--num", "1", "--out", str(tmp_path / "s")])
+    line = one_line_error(capsys, code, f"--prime {path}", expected)
+    assert "weights_only=False" not in line and "weights_only" not in line
+    assert not (scratch / "PWNED").exists() and not (tmp_path / "s").exists()
+    assert snapshot(run) == before
+
+
+def _environment_case(environment, argv):
+    return lambda run, d: (argv(run, d), environment)
+
+
+#: bad input from issue 22 across the commands: (argv from (run, scratch folder), environment)
+CATCH_ALL_CASES = {
+    "sample --temperature 1e300": lambda r, d: (["sample", str(r), "--temperature", "1e300", "--out", str(d / "s")],
+                                                {}),
+    "sample --temperature 1e-320 with --reconstruct": lambda r, d: (
+        ["sample", str(r), "--reconstruct", "--temperature", "1e-320", "--out", str(d / "s")], {}),
+    "sample --prime a malicious pickle": lambda r, d: (["sample", str(r), "--prime", str(_malicious_pt(d)),
+                                                        "--out", str(d / "s")], {}),
+    "evaluate --estimator smc --particles 10**9": lambda r, d: (
+        ["evaluate", str(r), "--estimator", "smc", "--particles", str(10 ** 9)], {}),
+    "evaluate --chunk-size 10**9 --particles 10**9": lambda r, d: (
+        ["evaluate", str(r), "--particles", str(10 ** 9), "--chunk-size", str(10 ** 9)], {}),
+    "evaluate --max-memory 0": lambda r, d: (["evaluate", str(r), "--max-memory", "0"], {}),
+    "train --resume --precision bf16 on fp32": lambda r, d: (
+        ["train", "--out", str(r), "--resume", "--precision", "bf16", "--steps", "3"], {}),
+    "train --resume --steps 1 below the run": lambda r, d: (["train", "--out", str(r), "--resume", "--steps", "1"], {}),
+    "train WORLD_SIZE=abc": lambda r, d: ([*TRAIN, "--steps", "1", "--out", str(d / "r")],
+                                          {"RANK": "0", "WORLD_SIZE": "abc"}),
+    "evaluate RANK=5 WORLD_SIZE=2": lambda r, d: (["evaluate", str(r)], {"RANK": "5", "WORLD_SIZE": "2",
+                                                                        "MASTER_ADDR": "x", "MASTER_PORT": "1"}),
+    "sample RANK=1 WORLD_SIZE=2 without MASTER_*": lambda r, d: (
+        ["sample", str(r), "--out", str(d / "s")], {"RANK": "1", "WORLD_SIZE": "2"}),
+    "train --preset music --valid-every 0": lambda r, d: (
+        ["train", "--preset", "music", *DATA, *SIZES, "--valid-every", "0", "--out", str(d / "r")], {}),
+    "train --preset music --elbo fivo --kl-anneal-steps 5": lambda r, d: (
+        ["train", "--preset", "music", *DATA, *SIZES, "--elbo", "fivo", "--kl-anneal-steps", "5",
+         "--out", str(d / "r")], {}),
+}
+
+
+@pytest.mark.parametrize("case", list(CATCH_ALL_CASES))
+def test_no_bad_input_of_round_two_reaches_the_catch_all(run, tmp_path, monkeypatch, capsys, case):
+    argv, environment = CATCH_ALL_CASES[case](run, tmp_path)
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    before = snapshot(run)
+    with deadline(30, case):
+        code = main([*argv, "--quiet"])
+    one_line_error(capsys, code)
+    assert "bug in pyro-vrnn" not in capsys.readouterr().err
+    assert snapshot(run) == before
+
+
+# ---------------------------------------------------------------------------------------------- 6, 9. presets
+PRESET_TRAIN = ["train", "--preset", "music", *DATA, *SIZES, "--steps", "2"]
+
+
+def test_a_preset_with_fivo_leaves_its_annealing_off_and_warns_at_most_once(tmp_path, capsys):
+    capsys.readouterr()
+    assert main([*PRESET_TRAIN, "--elbo", "fivo", "--train-particles", "2", "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert err.count("KL annealing") <= 1 and "warning" not in err, err
+    assert "its KL annealing (--kl-anneal-steps 1000) is left off with --elbo fivo" in err, err
+    training = json.loads((tmp_path / "r" / "config.json").read_text())["training"]
+    assert training["elbo"] == "fivo" and training["annealing_steps"] == 0
+    assert training["patience"] == 20 and training["lr_schedule"] == "plateau"  # the rest of the preset holds
+
+
+@pytest.mark.parametrize("elbo", ["fivo", "iwae"])
+def test_explicit_kl_annealing_with_fivo_or_iwae_is_an_error_naming_both(tmp_path, capsys, elbo):
+    code = main([*TRAIN, "--elbo", elbo, "--kl-anneal-steps", "5", "--steps", "2", "--out", str(tmp_path / "r")])
+    one_line_error(capsys, code, "--kl-anneal-steps 5", f"--elbo {elbo}")
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_preset_says_what_it_filled_in_unless_quiet(tmp_path, capsys):
+    capsys.readouterr()
+    assert main([*PRESET_TRAIN, "--out", str(tmp_path / "r")]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("preset music")]
+    assert len(lines) == 1, lines
+    assert "--model vrnn-normal" in lines[0] and "--patience 20" in lines[0] and "--kl-anneal-steps 1000" in lines[0]
+    assert "--h-dim" not in lines[0] and "--steps" not in lines[0]  # given on the command line: not the preset's
+    capsys.readouterr()
+    assert main([*PRESET_TRAIN, "--quiet", "--out", str(tmp_path / "q")]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_a_preset_with_valid_every_0_names_its_patience_and_schedule_and_the_way_out(tmp_path, capsys):
+    code = main([*PRESET_TRAIN, "--valid-every", "0", "--out", str(tmp_path / "r")])
+    one_line_error(capsys, code, "--preset music", "--patience 20", "--lr-schedule plateau",
+                   "--patience 0 --lr-schedule none")
+    assert not (tmp_path / "r").exists()
+    assert main([*PRESET_TRAIN, "--valid-every", "0", "--patience", "0", "--lr-schedule", "none", "--quiet",
+                 "--out", str(tmp_path / "r")]) == 0

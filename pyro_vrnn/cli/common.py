@@ -209,13 +209,48 @@ def add_preset_arg(parser):
                              "'pyro-vrnn presets' lists their flags); flags given explicitly win")
 
 
-def apply_preset(args) -> None:
-    """Set each flag of ``args.preset`` that the command line left unset (``None``)."""
+#: objectives under which KL annealing is not KL annealing (it scales terms inside a log-mean-exp)
+UNANNEALED_ELBOS = ("iwae", "fivo")
+
+
+def apply_preset(args, log=None) -> dict:
+    """Set each flag of ``args.preset`` that the command line left unset (``None``); returns the flags
+    it filled (argparse name -> value) and says so in one line through ``log`` (the command's log:
+    stderr unless --quiet).
+
+    With ``--elbo iwae`` or ``fivo``, a preset's KL annealing is left off (annealing inside a
+    log-mean-exp of weights is not KL annealing, nor a bound); an explicit ``--kl-anneal-steps N > 0``
+    with those objectives is an error. With ``--valid-every 0``, a preset's ``--patience`` and
+    ``--lr-schedule plateau`` (which need validation) are named as the cause, with the way out."""
+    log = log or (lambda message: None)
+    elbo = getattr(args, "elbo", None)
+    if elbo in UNANNEALED_ELBOS and getattr(args, "kl_anneal_steps", None):
+        raise ValueError(f"--kl-anneal-steps {args.kl_anneal_steps} with --elbo {elbo}: annealing scales log p(z) - "
+                         f"log q(z) inside the log-mean-exp of the weights, which is not KL annealing (nor a bound); "
+                         f"drop --kl-anneal-steps, or use --elbo trace or meanfield")
     if not getattr(args, "preset", None):
-        return
-    for key, value in get_preset(args.preset).flags.items():
+        return {}
+    preset = get_preset(args.preset)
+    filled = {}
+    for key, value in preset.flags.items():
         if hasattr(args, key) and getattr(args, key) is None:
-            setattr(args, key, list(value) if isinstance(value, (list, tuple)) else value)
+            if key in ("kl_anneal_steps", "kl_anneal_start") and elbo in UNANNEALED_ELBOS:
+                continue  # left off (see above); said below
+            filled[key] = list(value) if isinstance(value, (list, tuple)) else value
+            setattr(args, key, filled[key])
+    if getattr(args, "valid_every", None) == 0:
+        needs = {k: filled[k] for k in ("patience", "lr_schedule") if k in filled and filled[k] not in (0, "none")}
+        if needs:
+            given = " and ".join(f"--{k.replace('_', '-')} {v}" for k, v in needs.items())
+            raise ValueError(f"--valid-every 0 turns validation off, but --preset {args.preset} sets {given}, which "
+                             f"are driven by the validation loss; add --patience 0 --lr-schedule none to train "
+                             f"without validation (or give --valid-every N > 0)")
+    from_preset = type(preset)(preset.name, "", filled).command_line()
+    dropped = "kl_anneal_steps" in preset.flags and elbo in UNANNEALED_ELBOS
+    log(f"preset {args.preset} fills in: {from_preset or '(nothing: every flag was given)'}"
+        + (f"; its KL annealing (--kl-anneal-steps {preset.flags['kl_anneal_steps']}) is left off with --elbo {elbo}"
+           if dropped else ""))
+    return filled
 
 
 def add_checkpoint_arg(parser):

@@ -60,7 +60,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    common.apply_preset(args)
+    common.apply_preset(args, common.log(args))
     device = common.setup_runtime(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in SEED_MODELS]

@@ -53,9 +53,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    common.apply_preset(args)
     parallel, device = common.setup_processes(args)
     log = common.log(args, parallel)
+    common.apply_preset(args, log)
     run_dir = Path(args.out)
     saved = None
     if args.resume and ((run_dir / CHECKPOINT).exists() or (run_dir / PREVIOUS).exists()):
