@@ -471,3 +471,34 @@ def test_a_preset_with_valid_every_0_names_its_patience_and_schedule_and_the_way
     assert not (tmp_path / "r").exists()
     assert main([*PRESET_TRAIN, "--valid-every", "0", "--patience", "0", "--lr-schedule", "none", "--quiet",
                  "--out", str(tmp_path / "r")]) == 0
+
+
+# ---------------------------------------------------------------------------------------------- 7. earlier results
+def test_a_partial_evaluation_writes_beside_the_full_one(run, capsys):
+    assert main(["evaluate", str(run), "--particles", "2", "--quiet"]) == 0
+    full = (run / "eval_test.json").read_bytes()
+    assert json.loads(full)["num_sequences"] == 2
+    assert main(["evaluate", str(run), "--particles", "3", "--max-sequences", "1", "--quiet"]) == 0
+    assert (run / "eval_test.json").read_bytes() == full
+    partial = json.loads((run / "eval_test.partial.json").read_text())
+    assert partial["num_sequences"] == 1 and partial["num_particles"] == 3
+    assert f"written {run / 'eval_test.partial.json'}" in capsys.readouterr().out
+
+
+COMPARE = ["compare", "--models", "rnn-normal", *DATA, *SIZES, "--steps", "1", "--particles", "2", "--num-samples",
+           "1", "--quiet"]
+
+
+def test_compare_into_an_earlier_comparison_needs_resume_or_overwrite(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    assert main([*COMPARE, "--out", str(out)]) == 0
+    before = snapshot(out)
+    capsys.readouterr()
+    code = main([*COMPARE, "--models", "rnn-normal,vrnn-normal", "--out", str(out)])
+    one_line_error(capsys, code, str(out), "earlier comparison", "--resume", "--overwrite")
+    assert snapshot(out) == before
+    code = main([*COMPARE, "--resume", "--overwrite", "--out", str(out)])
+    one_line_error(capsys, code, "--resume and --overwrite")
+    assert main([*COMPARE, "--resume", "--out", str(out)]) == 0  # reuses the run already at --steps
+    assert (out / "rnn-normal" / "checkpoint.pt").read_bytes() == before["rnn-normal/checkpoint.pt"]
+    assert json.loads((out / "results.json").read_text())["rows"][0]["model"] == "rnn-normal"
