@@ -108,7 +108,8 @@ def test_prime_and_reconstruct_draw_piano_rolls(tmp_path):
     (["--prime-steps", "3"], "--prime-steps applies only with --prime"),
     (["--reconstruct", "--temperature", "0.5"], "--temperature does not apply to --reconstruct"),
     (["--reconstruct", "--prime", "0"], "not allowed with argument"),
-    (["--temperature", "-1"], "expected a finite number >= 0"),
+    (["--temperature", "-1"], "expected a number from 0 to 1000"),
+    (["--temperature", "1e300"], "--temperature: expected a number from 0 to 1000, got '1e300'"),
 ])
 def test_bad_sample_options_exit_2_with_one_line(handwriting_run, tmp_path, capsys, argv, message):
     capsys.readouterr()

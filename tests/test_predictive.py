@@ -164,7 +164,7 @@ def test_primed_generation_names_the_prefix_in_its_errors():
         model.generate(1, 4, prefix=torch.randn(1, 3, 2, dtype=torch.float64))
     with pytest.raises(ValueError, match="num_steps must be a positive int"):
         model.generate(1, 0, prefix=torch.randn(1, 3, 3, dtype=torch.float64))
-    with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
+    with pytest.raises(ValueError, match=r"temperature \(--temperature\) must be a finite number from 0 to 1000"):
         model.generate(1, 4, temperature=-1.0)
 
 

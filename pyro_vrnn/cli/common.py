@@ -29,6 +29,8 @@ DISTRIBUTED_NOTE = """\
 several processes or GPUs (one model, data parallel; docs/distributed.md):
   torchrun --standalone --nproc_per_node=N -m pyro_vrnn.cli train ... (or evaluate ...)
   --batch-size stays the global batch; rank 0 writes the run folder; --resume works on any N.
+  RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT are checked before the processes meet;
+  each waits at most $PYRO_VRNN_RENDEZVOUS_TIMEOUT seconds (default 300) for the others.
 """
 
 
@@ -71,6 +73,30 @@ unit_interval = checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 seed = checked(int, lambda v: 0 <= v < 2 ** 32, "an integer from 0 to 2**32 - 1")
 MAX_THREADS = 1024
 thread_count = checked(int, lambda v: 1 <= v <= MAX_THREADS, f"a whole number from 1 to {MAX_THREADS}")
+
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30,
+          "T": 1 << 40, "TB": 1 << 40}
+
+
+def memory_size(text):
+    """``--max-memory``: bytes, as a number with an optional unit (``64G``, ``512MB``, ``1e11``)."""
+    stripped = text.strip().upper()
+    number = stripped.rstrip("KMGTB")
+    unit = stripped[len(number):]
+    try:
+        value = float(number) * _UNITS[unit]
+    except (ValueError, KeyError):
+        raise argparse.ArgumentTypeError(f"expected a size in bytes such as 64G, 512M or 1e11, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 1):
+        raise argparse.ArgumentTypeError(f"expected a size in bytes such as 64G, 512M or 1e11, got {text!r}")
+    return int(value)
+
+
+def add_max_memory_arg(parser):
+    parser.add_argument("--max-memory", type=memory_size, default=None, metavar="BYTES",
+                        help="memory the particles may take (e.g. 64G); work that needs more is refused before it "
+                             "starts [default: the memory available now]")
 
 
 def dims(text):
@@ -186,13 +212,48 @@ def add_preset_arg(parser):
                              "'pyro-vrnn presets' lists their flags); flags given explicitly win")
 
 
-def apply_preset(args) -> None:
-    """Set each flag of ``args.preset`` that the command line left unset (``None``)."""
+#: objectives under which KL annealing is not KL annealing (it scales terms inside a log-mean-exp)
+UNANNEALED_ELBOS = ("iwae", "fivo")
+
+
+def apply_preset(args, log=None) -> dict:
+    """Set each flag of ``args.preset`` that the command line left unset (``None``); returns the flags
+    it filled (argparse name -> value) and says so in one line through ``log`` (the command's log:
+    stderr unless --quiet).
+
+    With ``--elbo iwae`` or ``fivo``, a preset's KL annealing is left off (annealing inside a
+    log-mean-exp of weights is not KL annealing, nor a bound); an explicit ``--kl-anneal-steps N > 0``
+    with those objectives is an error. With ``--valid-every 0``, a preset's ``--patience`` and
+    ``--lr-schedule plateau`` (which need validation) are named as the cause, with the way out."""
+    log = log or (lambda message: None)
+    elbo = getattr(args, "elbo", None)
+    if elbo in UNANNEALED_ELBOS and getattr(args, "kl_anneal_steps", None):
+        raise ValueError(f"--kl-anneal-steps {args.kl_anneal_steps} with --elbo {elbo}: annealing scales log p(z) - "
+                         f"log q(z) inside the log-mean-exp of the weights, which is not KL annealing (nor a bound); "
+                         f"drop --kl-anneal-steps, or use --elbo trace or meanfield")
     if not getattr(args, "preset", None):
-        return
-    for key, value in get_preset(args.preset).flags.items():
+        return {}
+    preset = get_preset(args.preset)
+    filled = {}
+    for key, value in preset.flags.items():
         if hasattr(args, key) and getattr(args, key) is None:
-            setattr(args, key, list(value) if isinstance(value, (list, tuple)) else value)
+            if key in ("kl_anneal_steps", "kl_anneal_start") and elbo in UNANNEALED_ELBOS:
+                continue  # left off (see above); said below
+            filled[key] = list(value) if isinstance(value, (list, tuple)) else value
+            setattr(args, key, filled[key])
+    if getattr(args, "valid_every", None) == 0:
+        needs = {k: filled[k] for k in ("patience", "lr_schedule") if k in filled and filled[k] not in (0, "none")}
+        if needs:
+            given = " and ".join(f"--{k.replace('_', '-')} {v}" for k, v in needs.items())
+            raise ValueError(f"--valid-every 0 turns validation off, but --preset {args.preset} sets {given}, which "
+                             f"are driven by the validation loss; add --patience 0 --lr-schedule none to train "
+                             f"without validation (or give --valid-every N > 0)")
+    from_preset = type(preset)(preset.name, "", filled).command_line()
+    dropped = "kl_anneal_steps" in preset.flags and elbo in UNANNEALED_ELBOS
+    log(f"preset {args.preset} fills in: {from_preset or '(nothing: every flag was given)'}"
+        + (f"; its KL annealing (--kl-anneal-steps {preset.flags['kl_anneal_steps']}) is left off with --elbo {elbo}"
+           if dropped else ""))
+    return filled
 
 
 def add_checkpoint_arg(parser):
@@ -273,7 +334,9 @@ def setup_processes(args):
     """``(parallel, device)``: under torchrun, join the process group (``parallel`` a
     :class:`~pyro_vrnn.distributed.DataParallel`, one device per process); else ``(None, device)``."""
     device = setup_runtime(args)
-    return distributed.start(args.device) if distributed.launched() else (None, device)
+    if distributed.launched_processes() > 1 or distributed.launched():
+        return distributed.start(args.device, log=log(args))
+    return None, device
 
 
 def data_options(args, saved=None):

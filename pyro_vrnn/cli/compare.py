@@ -39,7 +39,9 @@ def add_parser(subparsers) -> None:
                    "VRNN-I-Gauss, VRNN-Gauss, VRNN-GMM) and STORN]")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (one run folder per model inside)")
     p.add_argument("--resume", action="store_true", help="continue (or reuse, if already at --steps) the runs "
-                   "in DIR; without it, runs already in DIR are trained again from scratch")
+                   "in DIR and write the table of the models asked")
+    p.add_argument("--overwrite", action="store_true", help="train the runs in DIR again from scratch and replace "
+                   "its table (without --resume or --overwrite, a DIR holding an earlier comparison is refused)")
     p.add_argument("--particles", type=common.positive_int, default=None, metavar="K",
                    help="importance samples per test sequence [default: 50]")
     p.add_argument("--chunk-size", type=common.positive_int, default=None, metavar="C", help="particles run together")
@@ -61,7 +63,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    common.apply_preset(args)
+    common.apply_preset(args, common.log(args))
     device = common.setup_runtime(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in SEED_MODELS]
@@ -75,7 +77,9 @@ def run(args) -> int:
         size = len(load_data({"data": args.data, "data_options": common.data_options(args)}).train)
         training["steps"] = args.epochs * math.ceil(size / training["batch_size"])
     steps = training.pop("steps")
-    check_comparison_folder(args.out, models)
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite contradict each other")
+    check_comparison_folder(args.out, models, resume=args.resume, overwrite=args.overwrite)
     rows = compare(args.data, models, steps=steps, out=args.out, seed=args.seed if args.seed is not None else 0,
                    data_options=common.data_options(args), training=training,
                    particles=args.particles or common.COMPARE_DEFAULTS["particles"], chunk_size=args.chunk_size,

@@ -37,22 +37,31 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=common.positive_int, default=8, help="sequences evaluated together")
     p.add_argument("--max-sequences", type=common.positive_int, default=None, metavar="N",
                    help="evaluate only N sequences, evenly spaced through the split (a quick look)")
-    p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json]")
+    p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json; "
+                   "with --max-sequences RUN_DIR/eval_SPLIT.partial.json, beside the full one]")
     p.add_argument("--data-option", type=common.data_option, action="append", default=None, metavar="KEY=VALUE",
                    help="replace one of the run's loader options for this evaluation, repeatable, e.g. "
                         "test_chunking=chunks (score a speech run on 0.5 s test chunks instead of whole "
                         "utterances); options that change the features or their normalization are refused")
     common.add_checkpoint_arg(p)
     common.add_estimator_arg(p)
+    common.add_max_memory_arg(p)
     common.add_runtime_args(p, seed_help="seed of the importance samples [default: 0]")
     common.add_precision_arg(p)
     p.set_defaults(func=run)
 
 
+def default_json_name(split: str, max_sequences: int | None) -> str:
+    """``eval_SPLIT.json`` for the whole split; ``eval_SPLIT.partial.json`` for a quick look at
+    ``--max-sequences N`` of it, so that a quick look never replaces the full evaluation beside it
+    (which ``benchmarks/results_table.py`` reads)."""
+    return f"eval_{split}.json" if max_sequences is None else f"eval_{split}.partial.json"
+
+
 def run(args) -> int:
     parallel, device = common.setup_processes(args)
     seed = args.seed if args.seed is not None else 0
-    path = Path(args.json) if args.json else Path(args.run_dir) / f"eval_{args.split}.json"
+    path = Path(args.json) if args.json else Path(args.run_dir) / default_json_name(args.split, args.max_sequences)
     if Path(args.run_dir).is_dir():  # refuse a bad --json before the work (a missing run says so itself)
         check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
                        "give --json a new path (or one that holds an earlier evaluation)")
@@ -60,7 +69,9 @@ def run(args) -> int:
         result = evaluate_run(args.run_dir, args.split, num_particles=args.particles, chunk_size=args.chunk_size,
                               batch_size=args.batch_size, seed=seed, device=device,
                               max_sequences=args.max_sequences, checkpoint=args.checkpoint, parallel=parallel,
-                              estimators=args.estimator, data_options=common.data_options(args))
+                              estimators=args.estimator, data_options=common.data_options(args),
+                              max_memory=args.max_memory,
+                              progress=not args.quiet and (parallel is None or parallel.is_main))
     result["precision"] = args.precision or "fp32"
     if parallel is not None and not parallel.is_main:
         return 0

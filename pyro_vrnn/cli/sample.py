@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..models.predictive import MAX_TEMPERATURE
 from ..report.sampling import prime_run, reconstruct_run, sample_run
 from . import common
 
@@ -47,9 +48,10 @@ def add_parser(subparsers) -> None:
                       help="continue this prefix: an index into the test split, or a .npy/.pt/audio file")
     p.add_argument("--prime-steps", type=common.positive_int, default=None, metavar="P",
                    help="with --prime: use only the prefix's first P steps [default: all]")
-    p.add_argument("--temperature", type=common.checked(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
-                   default=1.0, metavar="TAU", help="scale of the sampling noise (0: the means; not with "
-                   "--reconstruct) [default: 1]")
+    p.add_argument("--temperature", type=common.checked(float, lambda v: 0 <= v <= MAX_TEMPERATURE,
+                                                        f"a number from 0 to {MAX_TEMPERATURE:g}"),
+                   default=1.0, metavar="TAU", help="scale of the sampling noise (0: the means; at most "
+                   f"{MAX_TEMPERATURE:g}; not with --reconstruct) [default: 1]")
     common.add_runtime_args(p, seed_help="seed of the samples [default: 0]")
     p.set_defaults(func=run)
 

@@ -16,7 +16,10 @@ checkpoint.pt (+ checkpoint.prev.pt, the last good copy) every --checkpoint-ever
 end, checkpoint.best.pt (the best validation loss so far), history.json (loss per step, validation
 loss) and training.png (both curves). Ctrl-C writes a checkpoint first. --steps is the step count
 to reach: --resume continues a run exactly where it stopped (model, optimizer, learning-rate
-schedule, early stopping, RNG, batch order) up to --steps. --patience N stops early after N
+schedule, early stopping, RNG, batch order) up to --steps; before writing anything it refuses a
+checkpoint that is not the folder's run (config.json names another model or sizes), a --precision
+other than the run's, and a --steps below the run's step; a run already at --steps trains and
+writes nothing and says so (exit 0). --patience N stops early after N
 validations without a new best; --lr-schedule plateau lowers the learning rate on plateaus.
 --preset NAME fills the flags not given ('pyro-vrnn presets' lists them).
 """ + common.DEFAULTS_NOTE + """
@@ -52,9 +55,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    common.apply_preset(args)
     parallel, device = common.setup_processes(args)
     log = common.log(args, parallel)
+    common.apply_preset(args, log)
     run_dir = Path(args.out)
     saved = None
     if args.resume and ((run_dir / CHECKPOINT).exists() or (run_dir / PREVIOUS).exists()):
@@ -75,7 +78,8 @@ def run(args) -> int:
     if saved is not None and name != saved["model"]["name"]:
         raise CheckpointError(f"{run_dir} holds a checkpoint of model {saved['model']['name']!r}, not {name!r}")
     options = common.data_options(args, saved and saved.get("data_options"))
-    dataset = load_data({"data": data, "data_options": options})
+    recorded = saved.get("data_resolved") if saved is not None and data == saved["data"] else None
+    dataset = load_data({"data": data, "data_options": options, "data_resolved": recorded})
     spec = model_spec(name, dataset.x_dim, kind=dataset.kind, **common.spec_kwargs(args, saved and saved["model"]))
     training = common.training_settings(args, len(dataset.train), saved and saved["training"])
     seed = args.seed if args.seed is not None else (saved["seed"] if saved else 0)
@@ -83,11 +87,11 @@ def run(args) -> int:
         training["valid_every"] = common.TRAIN_DEFAULTS["valid_every"]
     config = make_config(spec, data, data_options=options, seed=seed, **training)
     log(dataset.describe())
-    precision = args.precision or (saved or {}).get("precision") or "fp32"
     result = train_run(config, run_dir, resume=args.resume, overwrite=args.overwrite, device=device,
                        dataset=dataset, progress=not args.quiet and (parallel is None or parallel.is_main), log=log,
-                       parallel=parallel, precision=precision)
-    log(f"{name}: steps {result['start_step']} -> {result['step']} in {result['seconds']:.1f} s; "
-        f"loss ({loss_label(training['elbo'], training['num_particles'])} per step, last 50) "
-        f"{result['final_loss']:.4f}; run folder {run_dir}")
+                       parallel=parallel, precision=args.precision)
+    if result["trained"]:
+        log(f"{name}: steps {result['start_step']} -> {result['step']} in {result['seconds']:.1f} s; "
+            f"loss ({loss_label(training['elbo'], training['num_particles'])} per step, last 50) "
+            f"{result['final_loss']:.4f}; run folder {run_dir}")
     return 0

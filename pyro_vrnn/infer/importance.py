@@ -29,6 +29,7 @@ from pyro.poutine.util import site_is_subsample
 
 from ..components.heads import unwrap_normal
 from .engine import NotReparameterized, expanded, sequence_log_weights, supported_model
+from .memory import check_memory, importance_bytes
 
 
 @dataclass
@@ -135,7 +136,7 @@ def _site_log_probs(trace, batch_size: int, num_particles: int, sample_only: boo
 
 
 def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100, chunk_size: int | None = None,
-                           **kwargs):
+                           max_memory=None, **kwargs):
     """Log importance weights ``log p(x, z^k) - log q(z^k | x)`` as a ``(K, batch)`` float64 tensor.
 
     Particles run in chunks of at most ``chunk_size`` (default: all at once). If the guide samples
@@ -144,11 +145,17 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
     :func:`~pyro_vrnn.infer.sequence_log_weights` (one pass of the recurrence, the same noise);
     any other pair (and, as for :class:`~pyro_vrnn.infer.SequenceELBO`, a guide without ``rsample``)
     runs as traced Pyro programs. Returns ``(log_weights, has_latents)``.
+
+    ``max_memory``: bytes the work may hold (default: the memory available now); work that needs
+    more (:func:`~pyro_vrnn.infer.memory.importance_bytes`: the ``K x B`` weights, and for a
+    SequenceModel a chunk's traces) is a ``ValueError`` naming ``num_particles``/``chunk_size``
+    before anything runs.
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 1:
         raise ValueError(f"x must be a (batch, time, x_dim) tensor, got {type(x).__name__}")
     if num_particles < 1:
         raise ValueError(f"num_particles must be >= 1, got {num_particles}")
+    chunk_given = chunk_size is not None
     chunk_size = num_particles if chunk_size is None else int(chunk_size)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -157,12 +164,29 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
         x = torch.where(mask.unsqueeze(-1), x, x.new_zeros(()))  # (a bad mask is refused by the checks below)
     base_seed = int(torch.randint(0, 2**62, ()).item())
     engine = supported_model(model, guide, (x, mask), kwargs)
+    _check_importance_memory(engine, x, num_particles, chunk_size, chunk_given, max_memory)
     if engine is not None:
         try:
             return _engine_log_weights(engine, x, mask, num_particles, chunk_size, base_seed, kwargs)
         except NotReparameterized:  # as SequenceELBO: the traced programs, from the same seeds
             pass
     return _traced_log_weights(model, guide, x, mask, num_particles, chunk_size, base_seed, kwargs)
+
+
+def _check_importance_memory(engine, x, num_particles, chunk_size, chunk_given, max_memory):
+    """Refuse, before anything runs, importance sampling that cannot fit in ``max_memory`` bytes."""
+    batch_size, steps = x.shape[0], (x.shape[1] if x.dim() > 1 else 1)
+    if engine is not None and not engine.has_latents:
+        num_particles = chunk_size = 1
+    what = f"importance sampling of {batch_size} sequence(s) x {steps} steps"
+    needed = (importance_bytes(engine, batch_size, steps, num_particles, chunk_size) if engine is not None
+              else 16 * num_particles * batch_size)
+    if chunk_given and engine is not None and importance_bytes(engine, batch_size, steps, num_particles, 1) < needed / 2:
+        culprit = f"chunk_size={chunk_size} (--chunk-size)"  # the chunk's traces, not the weights, are too large
+    else:
+        culprit = f"num_particles={num_particles} (--particles)"
+    check_memory(needed, what, culprit, max_memory=max_memory, device=x.device,
+                 knobs=", the particles run together (chunk_size, --chunk-size) or the sequences (--batch-size)")
 
 
 def _engine_log_weights(engine, x, mask, num_particles, chunk_size, base_seed, kwargs):
@@ -208,9 +232,11 @@ def _traced_log_weights(model, guide, x, mask, num_particles, chunk_size, base_s
 
 
 def importance_estimate(model, guide, x, mask=None, num_particles: int = 100, chunk_size: int | None = None,
-                        **kwargs) -> ImportanceEstimate:
-    """Per-sequence log-likelihood, ELBO, their standard errors and the effective sample size."""
-    log_w, has_latents = importance_log_weights(model, guide, x, mask, num_particles, chunk_size, **kwargs)
+                        max_memory=None, **kwargs) -> ImportanceEstimate:
+    """Per-sequence log-likelihood, ELBO, their standard errors and the effective sample size
+    (``max_memory``: see :func:`importance_log_weights`)."""
+    log_w, has_latents = importance_log_weights(model, guide, x, mask, num_particles, chunk_size, max_memory,
+                                                **kwargs)
     k = log_w.shape[0]
     log_mean_w = torch.logsumexp(log_w, 0) - math.log(k)
     # delta method: se(log mean w) = sd(w) / (sqrt(K) mean(w)), computed on w / max(w)

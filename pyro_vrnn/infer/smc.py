@@ -60,6 +60,7 @@ from pyro.poutine.util import site_is_subsample
 from ..components.heads import unwrap_normal
 from ..models import SequenceModel
 from .engine import _tree_map, expanded
+from .memory import check_memory, smc_bytes
 
 PROPOSALS = ("guide", "prior")
 RESAMPLING = ("systematic", "stratified", "multinomial")
@@ -322,7 +323,7 @@ def _check_options(model, num_particles, num_replicates, proposal, resampling, e
 
 def smc_estimate(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | None = None, num_particles: int = 100,
                  proposal: str = "guide", resampling: str = "systematic", ess_threshold: float = 0.5, *,
-                 num_replicates: int = 1, seed=None, chunk_size: int | None = None) -> SMCEstimate:
+                 num_replicates: int = 1, seed=None, chunk_size: int | None = None, max_memory=None) -> SMCEstimate:
     """The SMC estimate of ``log p(x)`` per sequence, with its per-step figures (:class:`SMCEstimate`).
 
     Args:
@@ -337,6 +338,9 @@ def smc_estimate(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | Non
             (``None``) a base drawn from torch's global generator.
         chunk_size: sequences run together (default all); bounds memory (``O(R K chunk)`` per step,
             nothing is kept over time) and does not change the result.
+        max_memory: bytes the filter may hold (default: the memory available now); work that needs
+            more (:func:`~pyro_vrnn.infer.memory.smc_bytes`, e.g. ``num_particles=10**9``) is a
+            ``ValueError`` naming ``num_particles`` before anything runs.
 
     A model without latents gets one particle and its exact log-likelihood.
     """
@@ -348,6 +352,11 @@ def smc_estimate(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | Non
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if not model.has_latents:
         num_particles = num_replicates = 1
+    check_memory(smc_bytes(model, min(chunk_size, batch_size), num_steps, num_particles, num_replicates),
+                 f"SMC of {min(chunk_size, batch_size)} sequence(s) x {num_steps} steps"
+                 + (f" x {num_replicates} replicates" if num_replicates > 1 else ""),
+                 f"num_particles={num_particles} (--particles)", max_memory=max_memory, device=x.device,
+                 knobs=", chunk_size (the sequences run together; --batch-size) or num_replicates")
     seeds = sequence_seeds(seed, batch_size)
     parts = []
     with torch.no_grad():

@@ -30,6 +30,7 @@ Fast training and evaluation live apart from these programs, in :mod:`pyro_vrnn.
 from __future__ import annotations
 
 import itertools
+import math
 
 import pyro
 import pyro.poutine as poutine
@@ -54,6 +55,18 @@ def _unique_pyro_name(base: str) -> str:
         prefix = name + "$$$"
         if not any(key.startswith(prefix) for key in store.keys()):
             return name
+
+
+def check_annealing_factor(annealing_factor) -> None:
+    """The KL weight ``annealing_factor`` scales the latent sites' log-densities: a finite number >= 0
+    (a one-element tensor too), else a ``ValueError`` naming it."""
+    try:
+        value = float(annealing_factor)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        value = math.nan
+    if isinstance(annealing_factor, bool) or not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"annealing_factor (the KL weight; --kl-anneal-start) must be a finite number >= 0, "
+                         f"got {annealing_factor!r}")
 
 
 def _masked(fn, mask_t):
@@ -267,6 +280,7 @@ class SequenceModel(nn.Module):
         Returns ``x``: ``(B, T, X)``.
         """
         self.register_parameters()
+        check_annealing_factor(annealing_factor)
         if x is None:
             batch_size, num_steps, like = self._generation_shape(num_sequences, num_steps)
         else:
@@ -284,6 +298,7 @@ class SequenceModel(nn.Module):
     def guide(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor=1.0):
         """The variational distribution ``q(z | x)``: samples every ``z_{t}`` the model samples."""
         self.register_parameters()
+        check_annealing_factor(annealing_factor)
         x, mask = self.check_inputs(x, mask)
         if not self.has_latents:
             return

@@ -29,13 +29,20 @@ __all__ = ["PrimedSampling", "generate", "reconstruct", "tempered_sample"]
 
 
 # ---------------------------------------------------------------------------- temperature
+#: the highest sampling temperature: noise a thousand times the model's own is already no sample of it,
+#: and far above, ``tau * sigma`` leaves float32's range (non-finite samples)
+MAX_TEMPERATURE = 1000.0
+
+
 def _check_temperature(temperature) -> float:
+    """``temperature`` as a float in ``[0, MAX_TEMPERATURE]``, else a ``ValueError`` naming it."""
     try:
         value = float(temperature)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         value = float("nan")
-    if isinstance(temperature, bool) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}")
+    if isinstance(temperature, bool) or not math.isfinite(value) or not 0 <= value <= MAX_TEMPERATURE:
+        raise ValueError(f"temperature (--temperature) must be a finite number from 0 to {MAX_TEMPERATURE:g} "
+                         f"(1: the model's own noise), got {temperature!r}")
     return value
 
 

@@ -104,7 +104,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
         log(f"== {name}: evaluating on {split} with {particles} particles")
         evaluation = evaluate_run(out / name, split, num_particles=particles, chunk_size=chunk_size,
                                   batch_size=eval_batch_size, seed=seed, device=device, dataset=dataset,
-                                  max_sequences=max_eval_sequences, estimators=estimators)
+                                  max_sequences=max_eval_sequences, estimators=estimators, progress=progress)
         (out / name / f"eval_{split}.json").write_text(json.dumps(evaluation, indent=2))
         model = load_run(out / name, device)[0]  # the best on validation when the run has one, as evaluated
         samples = generate_samples(model, dataset.normalizer, dataset.kind, num_samples, length, seed)

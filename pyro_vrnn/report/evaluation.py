@@ -27,17 +27,49 @@ import torch
 from ..data import pad_batch
 from ..infer import smc_estimate
 from ..infer.importance import importance_estimate
+from ..infer.memory import available_memory, check_max_memory, check_memory, importance_bytes, smc_bytes
 from ..train.checkpoint import seeded
+from ..train.progress import progress_bar
 from ..train.runs import load_data, load_run
 
 MEMORY_BUDGET = 2e8  # float32 elements of emission parameters kept per particle chunk (about 0.8 GB)
 
 
-def auto_chunk_size(model, batch_size: int, num_steps: int, num_particles: int) -> int:
-    """Particles per chunk so that the emission parameters a trace keeps stay under :data:`MEMORY_BUDGET`."""
+def auto_chunk_size(model, batch_size: int, num_steps: int, num_particles: int, max_memory=None) -> int:
+    """Particles per chunk so that the emission parameters a trace keeps stay under :data:`MEMORY_BUDGET`,
+    and the chunk's work (:func:`~pyro_vrnn.infer.memory.importance_bytes`) under half of ``max_memory``
+    (default: the memory available now)."""
     components = getattr(model.emission, "num_components", 1) or 1
     per_particle = 3 * batch_size * num_steps * model.x_dim * components
-    return int(max(1, min(num_particles, MEMORY_BUDGET // max(per_particle, 1))))
+    chunk = int(max(1, min(num_particles, MEMORY_BUDGET // max(per_particle, 1))))
+    limit = check_max_memory(max_memory)
+    limit = (limit if limit is not None else available_memory(model._reference_tensor().device)) / 2
+    fixed = importance_bytes(model, batch_size, num_steps, num_particles, 0)  # the weights
+    each = importance_bytes(model, batch_size, num_steps, num_particles, 1) - fixed
+    return int(max(1, min(chunk, (limit - fixed) // max(each, 1))))
+
+
+def check_evaluation_memory(model, sequences, *, num_particles: int, chunk_size: int | None, batch_size: int,
+                            estimators=("is",), max_memory=None) -> None:
+    """Refuse, before any batch runs, an evaluation whose largest batch (``batch_size`` sequences of the
+    longest length) needs more memory than ``max_memory`` (default: available now): importance
+    sampling's weights and chunk, SMC's particles (``ValueError`` naming ``--particles`` or ``--chunk-size``)."""
+    batch = min(batch_size, len(sequences))
+    steps = max(s.shape[0] for s in sequences)
+    device = model._reference_tensor().device
+    chunk = chunk_size or auto_chunk_size(model, batch, steps, num_particles, max_memory)
+    needed = importance_bytes(model, batch, steps, num_particles, chunk)
+    culprit = (f"chunk_size={chunk_size} (--chunk-size)" if chunk_size and
+               importance_bytes(model, batch, steps, num_particles, 1) < needed / 2
+               else f"num_particles={num_particles} (--particles)")
+    check_memory(needed, f"importance sampling of {batch} sequence(s) x {steps} steps", culprit,
+                 max_memory=max_memory, device=device, knobs=", the particles run together (--chunk-size) or the "
+                 "sequences evaluated together (--batch-size)")
+    if "smc" in estimators:
+        check_memory(smc_bytes(model, batch, steps, num_particles),
+                     f"SMC (--estimator smc) of {batch} sequence(s) x {steps} steps",
+                     f"num_particles={num_particles} (--particles)", max_memory=max_memory, device=device,
+                     knobs=" or the sequences evaluated together (--batch-size)")
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -61,7 +93,7 @@ def _ratio_se(values: list[float], steps: list[float]) -> tuple[float, float]:
 @torch.no_grad()
 def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size: int | None = None,
                        batch_size: int = 8, seed: int | None = 0, progress=None, parallel=None,
-                       estimators=("is",)) -> dict:
+                       estimators=("is",), max_memory=None) -> dict:
     """ELBO and importance-sampled log-likelihood of ``model`` on a list of ``(T_i, D)`` sequences.
 
     Sequences are evaluated in length-sorted batches of ``batch_size`` (so little padding), particles
@@ -74,6 +106,10 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
     ``parallel`` (a :class:`~pyro_vrnn.distributed.DataParallel`): the batches are dealt to the
     processes, batch ``b`` seeded by ``(seed, b)``, and the per-sequence results gathered on every
     process, so the figures do not depend on the number of processes.
+
+    ``max_memory`` (bytes; default the memory available now): an evaluation whose largest batch needs
+    more is refused before it starts (:func:`check_evaluation_memory`). ``progress``: called with the
+    number of sequences of each finished batch (IS batches, then SMC's), e.g. a ``tqdm`` bar's ``update``.
     """
     if num_particles < 1:
         raise ValueError(f"num_particles (--particles) must be >= 1, got {num_particles}")
@@ -84,6 +120,8 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
     if not sequences:
         raise ValueError("no sequences to evaluate")
     estimators = check_estimators(estimators)
+    check_evaluation_memory(model, sequences, num_particles=num_particles, chunk_size=chunk_size,
+                            batch_size=batch_size, estimators=estimators, max_memory=max_memory)
     # seeded work restores the caller's generators (batch seeds under parallel reseed per batch)
     with seeded(0 if seed is None and parallel is not None else seed):
         ref = model._reference_tensor()
@@ -100,15 +138,15 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
             idx = order[b:b + batch_size]
             x, mask = pad_batch([sequences[i] for i in idx])
             x, mask = x.to(ref.device, ref.dtype), mask.to(ref.device)
-            chunk = chunk_size or auto_chunk_size(model, len(idx), x.shape[1], num_particles)
-            est = importance_estimate(model.model, model.guide, x, mask, num_particles=num_particles,
-                                      chunk_size=chunk)
+            chunk = chunk_size or auto_chunk_size(model, len(idx), x.shape[1], num_particles, max_memory)
+            est = importance_estimate(model.model, model.guide, x, mask, num_particles=num_particles, chunk_size=chunk,
+                                      max_memory=max_memory)
             used_particles = est.num_particles
             for f in fields:
                 for i, v in zip(idx, getattr(est, f).tolist()):
                     per_seq[f][i] = float(v)
             if progress is not None:
-                progress(min(b + batch_size, len(order)), len(order))
+                progress(len(idx))
     if parallel is not None:  # each process filled its own batches' entries, zeros elsewhere
         per_seq = parallel.combine(per_seq)
     ll, elbo, steps = per_seq["log_likelihood"], per_seq["elbo"], per_seq["num_steps"]
@@ -138,7 +176,7 @@ def evaluate_sequences(model, sequences, *, num_particles: int = 100, chunk_size
         "seconds": time.perf_counter() - start,
         "per_sequence": per_seq,
         **(smc_columns(model, sequences, num_particles=num_particles, batch_size=batch_size, seed=seed,
-                       parallel=parallel) if "smc" in estimators else {}),
+                       parallel=parallel, progress=progress, max_memory=max_memory) if "smc" in estimators else {}),
     }
 
 
@@ -159,7 +197,7 @@ def check_estimators(estimators) -> tuple:
 @torch.no_grad()
 def smc_columns(model, sequences, *, num_particles: int = 100, batch_size: int = 8, seed: int | None = 0,
                 proposal: str = "guide", resampling: str = "systematic", ess_threshold: float = 0.5,
-                parallel=None) -> dict:
+                parallel=None, progress=None, max_memory=None) -> dict:
     """The SMC column for :func:`evaluate_sequences`: keys ``smc_*``, summarized as the IS column is.
 
     Per sequence ``L_i = log p_hat(x_i)`` from :func:`~pyro_vrnn.infer.smc_estimate` (``K`` particles from
@@ -168,6 +206,8 @@ def smc_columns(model, sequences, *, num_particles: int = 100, batch_size: int =
     sample size (mean and minimum over each sequence's steps, after weighting) and the number of
     resampling events, per sequence (``smc_per_sequence``) and overall. ``parallel``: the batches are
     dealt to the processes and the per-sequence results gathered (the same figures: the seeds are per sequence).
+    ``progress``: called with the number of sequences of each finished batch; ``max_memory``: see
+    :func:`~pyro_vrnn.infer.smc_estimate`.
     """
     ref = model._reference_tensor()
     base = int(torch.randint(0, 2**40, ()).item()) if seed is None else seed * 1000003
@@ -182,11 +222,13 @@ def smc_columns(model, sequences, *, num_particles: int = 100, batch_size: int =
         x, mask = pad_batch([sequences[i] for i in idx])
         x, mask = x.to(ref.device, ref.dtype), mask.to(ref.device)
         est = smc_estimate(model, x, mask, num_particles, proposal, resampling, ess_threshold,
-                           seed=[base + i for i in idx])
+                           seed=[base + i for i in idx], max_memory=max_memory)
         values = (est.log_likelihood, est.ess_mean, est.ess_min, est.num_resampling_events, est.num_steps)
         for f, column in zip(fields, values):
             for i, v in zip(idx, column.tolist()):
                 per_seq[f][i] = float(v)
+        if progress is not None:
+            progress(len(idx))
     if parallel is not None:  # each process filled its own batches' entries, zeros elsewhere
         per_seq = parallel.combine(per_seq)
     ll, steps = per_seq["log_likelihood"], per_seq["num_steps"]
@@ -248,14 +290,17 @@ def smc_rows(result: dict) -> list:
 
 def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chunk_size: int | None = None,
                  batch_size: int = 8, seed: int | None = 0, device="cpu", dataset=None, max_sequences=None,
-                 checkpoint: str = "best", parallel=None, estimators=("is",), data_options=None) -> dict:
+                 checkpoint: str = "best", parallel=None, estimators=("is",), data_options=None,
+                 max_memory=None, progress: bool = False) -> dict:
     """:func:`evaluate_sequences` for a run's checkpoint on ``split`` of its own dataset
     (``max_sequences``: only so many, evenly spaced through the split, for quick looks).
     ``checkpoint``: ``"best"`` on validation (``checkpoint.best.pt``, when the run has one, else the
     latest) or ``"last"``. ``data_options``: loader options that replace the run's own for this
     evaluation only (e.g. ``{"test_chunking": "chunks"}`` to score a speech model trained on 0.5 s
     chunks on test chunks instead of whole utterances); options that change the features or their
-    normalization are refused. The result also names the run, the checkpoint file and the options used."""
+    normalization are refused. The result also names the run, the checkpoint file and the options used.
+    ``max_memory``: see :func:`evaluate_sequences`; ``progress``: a bar over the sequences on a
+    terminal (:func:`~pyro_vrnn.train.progress.progress_bar`; quiet elsewhere)."""
     model, config, normalizer, payload = load_run(run_dir, device, checkpoint)
     if data_options:
         config = {**config, "data_options": {**config.get("data_options", {}), **dict(data_options)}}
@@ -266,8 +311,11 @@ def evaluate_run(run_dir, split: str = "test", *, num_particles: int = 100, chun
     if max_sequences is not None and max_sequences < len(sequences):  # evenly spaced, so every part is seen
         stride = len(sequences) / max_sequences
         sequences = [sequences[int(i * stride)] for i in range(max_sequences)]
-    result = evaluate_sequences(model, sequences, num_particles=num_particles, chunk_size=chunk_size,
-                                batch_size=batch_size, seed=seed, parallel=parallel, estimators=estimators)
+    estimators = check_estimators(estimators)
+    with progress_bar(len(sequences) * len(estimators), desc=f"evaluate {split}", enabled=progress) as bar:
+        result = evaluate_sequences(model, sequences, num_particles=num_particles, chunk_size=chunk_size,
+                                    batch_size=batch_size, seed=seed, parallel=parallel, estimators=estimators,
+                                    max_memory=max_memory, progress=bar.update)
     return {"run_dir": str(run_dir), "model": config["model"]["name"], "model_spec": config["model"],
             "data": config["data"], "data_options": dict(config.get("data_options", {})), "split": split,
             "step": payload["step"], "checkpoint": payload["path"],

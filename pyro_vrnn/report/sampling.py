@@ -173,10 +173,8 @@ def read_prefix(prime: str, dataset, normalizer, sample_rate: int) -> torch.Tens
     if not path.is_file():
         raise ValueError(f"--prime {prime}: neither a test-sequence index nor an existing file")
     x_dim = normalizer.x_dim
-    if path.suffix.lower() == ".npy":
-        rows = torch.as_tensor(np.load(path, allow_pickle=False), dtype=torch.float64)
-    elif path.suffix.lower() == ".pt":
-        rows = torch.as_tensor(torch.load(path, map_location="cpu", weights_only=True), dtype=torch.float64)
+    if path.suffix.lower() in (".npy", ".pt"):
+        rows = _read_array(path, prime, x_dim)
     elif dataset.kind == "speech":
         waveform, rate = read_audio(path)
         if int(rate) != sample_rate:
@@ -189,6 +187,34 @@ def read_prefix(prime: str, dataset, normalizer, sample_rate: int) -> torch.Tens
         raise ValueError(f"--prime {prime}: expected finite values of shape (steps >= 1, {x_dim}), "
                          f"got shape {tuple(rows.shape)}")
     return normalizer.normalize(rows).float()
+
+
+def _read_array(path: Path, prime: str, x_dim: int) -> torch.Tensor:
+    """The array of a ``.npy`` (no pickles) or ``.pt`` file (``torch.load(weights_only=True)``: no code
+    runs), as float64; anything else it holds, or a file neither can read, is a ``ValueError`` naming
+    the file (and not torch's advice to load it with ``weights_only=False``, which would run its code)."""
+    expected = f"expected a .npy or .pt file holding one array of shape (steps, {x_dim})"
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ValueError(f"--prime {prime}: an empty file or not a regular file; {expected}")
+    try:
+        if path.suffix.lower() == ".npy":
+            value = np.load(path, allow_pickle=False)
+        else:
+            value = torch.load(path, map_location="cpu", weights_only=True)
+    except MemoryError:
+        raise
+    except Exception as error:  # pickle.UnpicklingError, RuntimeError, ValueError, EOFError, ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "weights_only" in str(error) or "Unpickl" in type(error).__name__:
+            reason = "it holds Python objects, not plain arrays (refused without running them)"
+        raise ValueError(f"--prime {prime}: not a file pyro-vrnn can read safely ({reason[:200]}); {expected}") from None
+    if isinstance(value, np.ndarray) and value.dtype.kind not in "biuf":
+        raise ValueError(f"--prime {prime}: holds an array of {value.dtype}, not numbers; {expected}")
+    if not (isinstance(value, (np.ndarray, torch.Tensor))):
+        raise ValueError(f"--prime {prime}: holds a {type(value).__name__}, not an array; {expected}")
+    if isinstance(value, torch.Tensor) and (value.is_complex() or value.dtype == torch.bool):
+        raise ValueError(f"--prime {prime}: holds a tensor of {value.dtype}, not real numbers; {expected}")
+    return torch.as_tensor(value, dtype=torch.float64)
 
 
 @torch.no_grad()

@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import os
+import sys
 
 import numpy as np
 import pyro
@@ -44,6 +46,9 @@ from .devices import resolve_device
 
 #: the environment a launcher (torchrun) sets for every process
 LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+#: seconds to wait for every process to join (:func:`start`); set it to wait longer or shorter
+RENDEZVOUS_TIMEOUT_ENV_VAR = "PYRO_VRNN_RENDEZVOUS_TIMEOUT"
+DEFAULT_RENDEZVOUS_TIMEOUT = 300.0
 
 
 def launched() -> bool:
@@ -52,9 +57,73 @@ def launched() -> bool:
     return all(name in os.environ for name in LAUNCH_VARIABLES)
 
 
+def _integer_variable(name: str, environ) -> int | None:
+    text = environ.get(name)
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"{name}={text} is not a whole number (a launcher sets RANK, WORLD_SIZE and LOCAL_RANK "
+                         f"to process numbers)") from None
+
+
+def check_launch_environment(environ=None) -> int:
+    """The number of processes the launcher variables describe (1 when none is set), checked before
+    any rendezvous, so that variables that cannot be right fail at once instead of waiting:
+    ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` whole numbers, ``WORLD_SIZE >= 1``,
+    ``0 <= RANK < WORLD_SIZE``, ``LOCAL_RANK >= 0``, ``RANK`` and ``WORLD_SIZE`` given together, and
+    ``MASTER_ADDR`` and ``MASTER_PORT`` (a port number) present when ``WORLD_SIZE > 1`` (without
+    them a process would train alone, silently). Raises ``ValueError`` naming the variable and its value."""
+    environ = os.environ if environ is None else environ
+    rank, world_size = _integer_variable("RANK", environ), _integer_variable("WORLD_SIZE", environ)
+    local_rank = _integer_variable("LOCAL_RANK", environ)
+    if rank is None and world_size is None:
+        return 1
+    if rank is None or world_size is None:
+        given, missing = ("RANK", "WORLD_SIZE") if world_size is None else ("WORLD_SIZE", "RANK")
+        raise ValueError(f"{given}={environ[given]} is set but {missing} is not; launch with torchrun, which sets "
+                         f"RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT, or unset {given}")
+    if world_size < 1:
+        raise ValueError(f"WORLD_SIZE={world_size}: the number of processes must be >= 1")
+    if not 0 <= rank < world_size:
+        raise ValueError(f"RANK={rank} is outside [0, WORLD_SIZE={world_size}): ranks number the processes 0 .. "
+                         f"{world_size - 1}")
+    if local_rank is not None and local_rank < 0:
+        raise ValueError(f"LOCAL_RANK={local_rank} must be >= 0")
+    if world_size > 1:
+        missing = [name for name in ("MASTER_ADDR", "MASTER_PORT") if not environ.get(name, "").strip()]
+        if missing:
+            raise ValueError(f"WORLD_SIZE={world_size} but {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                             f"not set: the processes could not find each other (this one would train alone); "
+                             f"launch with torchrun, or set MASTER_ADDR and MASTER_PORT")
+        port = _integer_variable("MASTER_PORT", environ)
+        if not 0 < port < 65536:
+            raise ValueError(f"MASTER_PORT={port} is not a port number (1 to 65535)")
+    return world_size
+
+
+def rendezvous_timeout(environ=None) -> float:
+    """Seconds :func:`start` waits for every process to join: ``$PYRO_VRNN_RENDEZVOUS_TIMEOUT``, else
+    :data:`DEFAULT_RENDEZVOUS_TIMEOUT` (5 minutes)."""
+    environ = os.environ if environ is None else environ
+    text = environ.get(RENDEZVOUS_TIMEOUT_ENV_VAR)
+    if text is None or not text.strip():
+        return DEFAULT_RENDEZVOUS_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{RENDEZVOUS_TIMEOUT_ENV_VAR}={text} must be a positive number of seconds")
+    return value
+
+
 def launched_processes() -> int:
-    """``WORLD_SIZE`` when launched (see :func:`launched`), else 1."""
-    return int(os.environ["WORLD_SIZE"]) if launched() else 1
+    """``WORLD_SIZE`` when launched (see :func:`launched`), else 1; the variables are checked first
+    (:func:`check_launch_environment`)."""
+    world_size = check_launch_environment()
+    return world_size if launched() else 1
 
 
 def _derived_seed(*numbers: int) -> int:
@@ -200,24 +269,49 @@ class DataParallel:
         return {k: row for k, row in zip(keys, stacked.tolist())}
 
 
-def start(device="auto", timeout_minutes: float = 30.0) -> tuple[DataParallel, torch.device]:
+def start(device="auto", timeout_minutes: float = 30.0, rendezvous_seconds: float | None = None,
+          log=None) -> tuple[DataParallel, torch.device]:
     """Join the process group a launcher described in the environment; returns this process's
     :class:`DataParallel` and its device: ``cuda:LOCAL_RANK`` with NCCL when CUDA is used, the CPU
-    with gloo otherwise. ``timeout_minutes`` bounds a wait for a process that has stopped."""
+    with gloo otherwise.
+
+    The launcher variables are checked first (:func:`check_launch_environment`). Joining waits at
+    most ``rendezvous_seconds`` (default :func:`rendezvous_timeout`: ``$PYRO_VRNN_RENDEZVOUS_TIMEOUT``
+    or 5 minutes) for all ``WORLD_SIZE`` processes, saying what it waits for (``log``, default
+    stderr), and a process that never comes is a ``ValueError`` naming the variables; afterwards
+    ``timeout_minutes`` bounds a wait for a process that has stopped."""
     if not launched():
         raise RuntimeError("not launched by torchrun: RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT are unset")
-    rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    world_size = check_launch_environment()
+    rank = int(os.environ["RANK"])
     local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    seconds = rendezvous_timeout() if rendezvous_seconds is None else float(rendezvous_seconds)
     device = resolve_device(device)
     if device.type == "cuda":
         if device.index is None:
             device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
+    group = None
     if not dist.is_initialized():
-        dist.init_process_group(backend, rank=rank, world_size=world_size,
-                                timeout=datetime.timedelta(minutes=timeout_minutes))
-    return DataParallel(rank, world_size), device
+        where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+        waiting = (f"process RANK={rank} waits up to {seconds:g} s ({RENDEZVOUS_TIMEOUT_ENV_VAR}) for the "
+                   f"WORLD_SIZE={world_size} processes to meet at MASTER_ADDR:MASTER_PORT={where}")
+        if world_size > 1:
+            (log or (lambda message: print(message, file=sys.stderr, flush=True)))(waiting)
+        try:
+            dist.init_process_group(backend, rank=rank, world_size=world_size,
+                                    timeout=datetime.timedelta(seconds=seconds))
+        except (RuntimeError, ValueError) as error:  # torch's DistStoreError / DistNetworkError are RuntimeErrors
+            if dist.is_initialized():
+                raise
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ValueError(f"{waiting}, but they did not all come ({first}); start all {world_size} processes "
+                             f"(torchrun --nproc_per_node), check RANK and WORLD_SIZE, or raise "
+                             f"{RENDEZVOUS_TIMEOUT_ENV_VAR}") from None
+        if world_size > 1:  # collectives get the longer timeout (a slow process is not a missing one)
+            group = dist.new_group(timeout=datetime.timedelta(minutes=timeout_minutes))
+    return DataParallel(rank, world_size, group=group), device
 
 
 def stop(synchronize: bool = False) -> None:

@@ -151,15 +151,21 @@ def check_sample_folder(out, names, marker: str = "samples.pt") -> None:
 
 
 def check_comparison_folder(out, models, names=("table.md", "table.csv", "results.json", "samples.png",
-                                                "training.png")) -> None:
-    """``compare`` may write into ``out`` if the files it writes are free, or ``out`` is an earlier
-    comparison (its ``results.json`` is one, or it holds pyro-vrnn runs of these models); each run
-    folder it trains must be free or a pyro-vrnn run (:func:`check_run_folder`)."""
+                                                "training.png"), *, resume: bool = False, overwrite: bool = False) -> None:
+    """``compare`` may write into ``out`` if the files it writes are free; an earlier comparison there
+    (its ``results.json`` is one, or it holds pyro-vrnn runs of these models) only with ``resume``
+    (``--resume``: continue or reuse its runs) or ``overwrite`` (``--overwrite``: train again), since its
+    table would be replaced; each run folder it trains must be free or a pyro-vrnn run
+    (:func:`check_run_folder`)."""
     out = check_folder(out, "a comparison")
     hint = "choose another --out folder"
-    earlier = is_comparison_results(out / "results.json") or any(
-        is_run_config(out / model / "config.json") for model in models)
+    runs = [model for model in models if is_run_config(out / model / "config.json")]
+    earlier = is_comparison_results(out / "results.json") or bool(runs)
     for name in names:
         check_writable(out / name, lambda path: earlier, "an earlier output of pyro-vrnn compare", hint)
+    if earlier and not (resume or overwrite):
+        held = ", ".join(["results.json"] * is_comparison_results(out / "results.json") + [f"{m}/" for m in runs])
+        raise OutputError(f"{out} holds an earlier comparison ({held}); pass --resume to continue (or reuse) its runs, "
+                          f"or --overwrite to train them again and replace its table, or choose another --out folder")
     for model in models:
         check_run_folder(out / model)

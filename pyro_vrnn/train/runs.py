@@ -26,7 +26,8 @@ from pathlib import Path
 import pyro
 import torch
 
-from ..data import Normalizer, load_dataset
+from ..data import DataError, Normalizer, load_dataset
+from ..data.registry import resolve_data_path
 from ..models.zoo import build_model
 from ..version import __version__
 from .checkpoint import (
@@ -53,15 +54,44 @@ def make_config(model_spec: dict, data: str, *, data_options: dict | None = None
                 **training) -> dict:
     """A run's ``config.json`` content. ``training`` overrides
     :data:`~pyro_vrnn.train.settings.DEFAULT_TRAINING` and is checked by
-    :class:`~pyro_vrnn.train.settings.TrainingSettings`."""
+    :class:`~pyro_vrnn.train.settings.TrainingSettings`. ``"data"`` is the spec as typed;
+    ``"data_resolved"`` (for a ``KIND:PATH`` spec) where it was found, an absolute path
+    (:func:`resolved_data`), so that the run folder works from a shell without ``$PYRO_VRNN_DATA``."""
     settings = TrainingSettings.from_dict({**DEFAULT_TRAINING, **training}).to_dict()
-    return {"version": __version__, "model": dict(model_spec), "data": data, "data_options": dict(data_options or {}),
-            "seed": int(seed), "training": settings}
+    config = {"version": __version__, "model": dict(model_spec), "data": data,
+              "data_options": dict(data_options or {}), "seed": int(seed), "training": settings}
+    resolved = resolved_data(data)
+    if resolved is not None:
+        config["data_resolved"] = resolved
+    return config
+
+
+def resolved_data(spec) -> str | None:
+    """``KIND:/absolute/path`` where the ``KIND:PATH`` spec ``spec`` is found now (the current folder,
+    then ``$PYRO_VRNN_DATA``: :func:`~pyro_vrnn.data.registry.resolve_data_path`); ``None`` for an
+    offline dataset or a path not found (loading it then says why)."""
+    kind, sep, path = str(spec).partition(":")
+    if not sep or not path:
+        return None
+    try:
+        return f"{kind}:{os.path.abspath(resolve_data_path(path, kind))}"
+    except DataError:
+        return None
+
+
+def data_spec(config: dict) -> str:
+    """The data spec to load a run's data with: the spec as typed (``config["data"]``) when it is
+    found from here, else the location recorded when the run started (``config["data_resolved"]``),
+    so a run folder still finds its data in a shell without ``$PYRO_VRNN_DATA`` or from another folder."""
+    spec, recorded = config["data"], config.get("data_resolved")
+    if not recorded or recorded == spec or resolved_data(spec) is not None:
+        return spec
+    return recorded
 
 
 def load_data(config: dict):
-    """The dataset a config names (same spec and options -> same splits and normalizer)."""
-    return load_dataset(config["data"], **config.get("data_options", {}))
+    """The dataset a config names (same spec and options -> same splits and normalizer); see :func:`data_spec`."""
+    return load_dataset(data_spec(config), **config.get("data_options", {}))
 
 
 def read_config(run_dir) -> dict:
@@ -97,6 +127,44 @@ def _check_same_run(saved: dict, wanted: dict, run_dir) -> None:
                               + ("; ..." if len(problems) > 4 else ""))
 
 
+def check_resume(payload: dict, path: Path, run_dir: Path, precision: str | None) -> None:
+    """Refuse to resume (before anything is written) when the checkpoint ``path`` does not belong
+    to the run folder or contradicts what was asked, with one line naming both values:
+
+    - the run's ``config.json`` describes another model (name or sizes) than the checkpoint holds
+      (a checkpoint copied in from another run): resuming would rewrite ``config.json`` and
+      ``history.json`` with the other model's;
+    - ``precision`` (``--precision``) other than the run's own: ``bf16`` and ``fp32`` runs do not continue
+      each other exactly (``None``: the run's own).
+
+    A different number of processes (``world_size``) is allowed: the run continues from the same
+    parameters, optimizer state and batch order; only the latent noise of later steps differs
+    (docs/distributed.md), which :func:`train_run` logs."""
+    saved = payload["config"]
+    config_path = run_dir / CONFIG
+    if config_path.is_file():
+        on_disk = read_config(run_dir)
+        if on_disk.get("model") != saved.get("model"):
+            theirs, ours = on_disk.get("model") or {}, saved.get("model") or {}
+            differ = [k for k in sorted(set(theirs) | set(ours)) if theirs.get(k) != ours.get(k)]
+            shown = "; ".join(f"{k} {theirs.get(k)!r} in {CONFIG}, {ours.get(k)!r} in {path.name}" for k in differ[:3])
+            raise CheckpointError(f"{path} does not belong to the run in {run_dir}: {shown}; nothing was written "
+                                  f"(put the run's own checkpoint back, or start again with --overwrite)")
+    had = saved.get("precision", "fp32")
+    if precision is not None and check_precision(precision) != had:
+        raise CheckpointError(f"--precision {precision} contradicts the run in {run_dir}, trained in {had} "
+                              f"(precision); resume it with --precision {had} (or no --precision), or start a new "
+                              f"run with --out")
+
+
+def check_steps(step: int, steps: int, run_dir) -> None:
+    """Refuse ``steps`` (``--steps``) below the step a resumed run has already reached."""
+    if steps < step:
+        raise ValueError(f"--steps {steps} is below step {step}, where the run in {run_dir} already is (a run "
+                         f"does not go back); give --steps above {step} with --resume to train more, or "
+                         f"--overwrite to start again")
+
+
 def restore_model(payload: dict, device="cpu"):
     """The model of a loaded checkpoint payload, on ``device``; a config that does not fit the
     saved weights is a :class:`CheckpointError`."""
@@ -111,13 +179,16 @@ def restore_model(payload: dict, device="cpu"):
 
 
 def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = False, device="auto",
-              dataset=None, progress: bool = True, log=None, parallel=None, precision: str = "fp32") -> dict:
+              dataset=None, progress: bool = True, log=None, parallel=None, precision: str | None = None) -> dict:
     """Train (or continue) the run ``config`` describes in ``run_dir``; returns a summary dict.
 
     - new run: seeds Pyro/torch/NumPy with ``config["seed"]``, builds the model, trains for
       ``config["training"]["steps"]`` steps, checkpointing every ``checkpoint_every`` steps and at the end;
     - ``resume=True`` and a checkpoint present: rebuilds model and trainer from the saved config,
-      restores their state and the RNG, and continues to ``steps`` (no re-seeding);
+      restores their state and the RNG, and continues to ``steps`` (no re-seeding); a checkpoint
+      that does not belong to the folder's ``config.json`` or a contradicting ``precision`` is a
+      :class:`CheckpointError` (:func:`check_resume`), ``steps`` below the run's step a ``ValueError``,
+      and a run already at ``steps`` trains and writes nothing (the summary's ``"trained"`` is False);
     - a checkpoint present without ``resume`` is an error unless ``overwrite``;
     - with validation, each new best validation loss writes ``checkpoint.best.pt`` (before the
       periodic checkpoint of that step), and ``patience`` stops the run early;
@@ -127,7 +198,8 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     On ``KeyboardInterrupt`` a checkpoint is written before the interrupt propagates.
     ``parallel``: a :class:`~pyro_vrnn.distributed.DataParallel` when this is one of several
     processes training together (rank 0 alone writes; ``config.json`` records ``world_size``).
-    ``precision``: ``"fp32"`` or ``"bf16"`` (:mod:`pyro_vrnn.precision`; recorded in ``config.json``).
+    ``precision``: ``"fp32"`` or ``"bf16"`` (:mod:`pyro_vrnn.precision`; recorded in ``config.json``);
+    ``None``: the resumed run's own, else ``"fp32"``.
     """
     log = log or (lambda message: None)
     run_dir = Path(run_dir)
@@ -137,16 +209,26 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     if (run_dir / CHECKPOINT).exists() or (run_dir / "checkpoint.prev.pt").exists():
         if resume:
             payload, path = load_latest(run_dir, map_location="cpu")
+            check_resume(payload, path, run_dir, precision)
             _check_same_run(payload["config"], config, run_dir)
+            check_steps(int(payload["step"]), int(config["training"]["steps"]), run_dir)
             saved = payload["config"]
+            precision = precision or saved.get("precision", "fp32")
             config = {**saved, "training": {**saved["training"],
                                             **{k: config["training"][k] for k in RESUMABLE_CHANGES}}}
+            found = resolved_data(config["data"])  # where the data are now, if found from here
+            config = {**config, **({"data_resolved": found} if found else {})}
             log(f"resuming {run_dir} from step {payload['step']} ({path.name})")
+            world_size = parallel.world_size if parallel is not None else 1
+            if saved.get("world_size", 1) != world_size:
+                log(f"the run was trained on {saved.get('world_size', 1)} process(es), now {world_size}: it continues "
+                    f"from the same parameters and batch order, but the latent noise of later steps differs from "
+                    f"an uninterrupted run")
         elif not overwrite:
             raise CheckpointError(f"{run_dir} already holds a run; pass resume=True (--resume) to continue it or overwrite=True (--overwrite) "
                                   "to start again")
     config = {**config, "world_size": parallel.world_size if parallel is not None else 1,
-              "precision": check_precision(precision)}
+              "precision": check_precision(precision or "fp32")}
     writes = parallel is None or parallel.is_main
     settings = config["training"]
     dataset = dataset if dataset is not None else load_data(config)
@@ -158,7 +240,7 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     pyro.get_param_store().clear()
     model = restore_model(payload, device) if payload is not None else build_model(config["model"]).to(device)
     trainer = TrainingSettings.from_dict(settings).build_trainer(
-        model, precision=precision, parallel=parallel and parallel.with_seed(config["seed"]))
+        model, precision=config["precision"], parallel=parallel and parallel.with_seed(config["seed"]))
     if payload is not None:
         trainer.load_state_dict(payload["trainer"])
         set_rng_state(payload["rng"])
@@ -167,6 +249,10 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
         generator = torch.Generator().manual_seed(config["seed"])
     if parallel is not None:
         parallel.broadcast_parameters(model)
+    if payload is not None and trainer.step_count >= settings["steps"]:  # nothing to do: write nothing
+        log(f"{run_dir} is already at step {trainer.step_count} of --steps {settings['steps']}: nothing to train; "
+            f"give a larger --steps (e.g. --steps {2 * max(trainer.step_count, 1)}) with --resume to train more")
+        return _summary(run_dir, model, trainer, config, dataset, trainer.step_count, 0.0, trained=False)
     if writes:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_json(run_dir / CONFIG, config)
@@ -219,10 +305,14 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
         stopping = trainer.early_stopping
         log(f"stopped early at step {trainer.step_count}: no validation loss below {stopping.best:.4f} "
             f"(step {stopping.best_step}) for {stopping.bad_validations} validations; best kept in checkpoint.best.pt")
-    seconds = time.perf_counter() - start
+    return _summary(run_dir, model, trainer, config, dataset, start_step, time.perf_counter() - start, trained=True)
+
+
+def _summary(run_dir, model, trainer, config, dataset, start_step, seconds, trained) -> dict:
+    """What :func:`train_run` returns (``trained``: False when a resumed run was already at ``steps``)."""
     recent = [r["loss"] for r in trainer.history[-50:]]
     return {"run_dir": str(run_dir), "model": model, "trainer": trainer, "config": config, "dataset": dataset,
-            "start_step": start_step, "step": trainer.step_count, "seconds": seconds,
+            "start_step": start_step, "step": trainer.step_count, "seconds": seconds, "trained": trained,
             "stopped_early": trainer.stopped_early, "best_step": trainer.early_stopping.best_step,
             "best_valid_loss": trainer.early_stopping.best,
             "final_loss": sum(recent) / len(recent) if recent else math.nan}
