@@ -19,6 +19,7 @@ from .infer import FIVO, SMCEstimate, StepScores, score, smc_estimate, smc_log_l
 from .infer.importance import (ImportanceEstimate, importance_estimate, importance_log_likelihood,
                                importance_log_weights)
 from .models import DMM, RNN, STORN, VRNN, SequenceModel
+from .models.predictive import Forecast, forecast
 from .train.trainer import KLAnnealing, Trainer, fit
 from .version import __version__
 
@@ -29,4 +30,5 @@ __all__ = [
     "SequenceModel", "SmoothingGuide", "StandardNormalPrior", "STORN", "STORNGuide", "VRNN",
     "KLAnnealing", "Trainer", "fit", "importance_estimate", "importance_log_likelihood", "importance_log_weights",
     "FIVO", "SMCEstimate", "smc_estimate", "smc_log_likelihood", "StepScores", "score",
+    "Forecast", "forecast",
 ]
