@@ -258,14 +258,14 @@ def _midi_files(path):
                             "(not a folder), a MIDI file, or a folder of MIDI files", path)
         return {"all": files}, "one folder, files split by seeded shuffle"
     if "train" not in folders:
-        raise DataError(f"has {', '.join(f'{s}/' for s in folders)} but no train/ folder", path)
-    files = {split: find_midi_files(folder) for split, folder in folders.items()}
+        raise DataError(f"has {', '.join(f'{s}/' for s in SPLITS if s in folders)} but no train/ folder", path)
+    files = {split: find_midi_files(folders[split]) for split in SPLITS if split in folders}
     inside = {f for group in files.values() for f in group}
     outside = [f for f in find_midi_files(path) if f not in inside]
     if outside:
-        warnings.warn(f"{path}: {len(outside)} MIDI file(s) outside its {', '.join(f'{s}/' for s in folders)} folders "
+        warnings.warn(f"{path}: {len(outside)} MIDI file(s) outside its {', '.join(f'{s}/' for s in files)} folders "
                       f"are left out (the first: {os.path.relpath(outside[0], path)})", stacklevel=3)
-    return files, "split folders " + ", ".join(f"{s}/" for s in folders)
+    return files, "split folders " + ", ".join(f"{s}/" for s in files)
 
 
 def _load_midi(path, name, *, steps_per_beat, frames_per_second, valid_fraction, test_fraction, seed, on_error,
@@ -302,7 +302,8 @@ def _load_midi(path, name, *, steps_per_beat, frames_per_second, valid_fraction,
             else f"{frames_per_second:g} frames a second (tempo map applied)")
     info = {"source": path, "encoding": f"88-key binary piano roll, MIDI {LOWEST_NOTE}..{HIGHEST_NOTE}, from MIDI "
             "(drums left out, other tracks merged)", "grid": grid, "layout": layout,
-            "files": ", ".join(f"{group} {len(rolls)}" for group, rolls in read.items()),
+            "files": ", ".join(f"{len(rolls)} read" if group == "all" else f"{group} {len(rolls)}"
+                               for group, rolls in read.items()),
             "sequence_names": {split: [n for n, _ in splits[split]] for split in SPLITS}}
     if dropped:
         info["notes_left_out"] = f"{dropped} outside {LOWEST_NOTE}..{HIGHEST_NOTE} (out_of_range=drop)"

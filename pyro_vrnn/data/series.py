@@ -326,11 +326,11 @@ def _layout(path):
     """``({group: [files]}, description)`` for a folder (see the module docstring)."""
     folders = split_folders(path)
     if folders:
-        groups = {split: _find_files(folder) for split, folder in folders.items()}
-        description = "split folders " + ", ".join(f"{s}/" for s in folders)
+        groups = {split: _find_files(folders[split]) for split in SPLITS if split in folders}
+        description = "split folders " + ", ".join(f"{s}/" for s in groups)
     else:
         files = _split_files(path)
-        groups = {split: [file] for split, file in files.items()}
+        groups = {split: [files[split]] for split in SPLITS if split in files}
         description = "split files " + ", ".join(os.path.basename(f) for f in files.values())
         if not files:
             groups = {"all": _find_files(path)}
