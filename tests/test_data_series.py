@@ -211,3 +211,18 @@ def test_a_broken_file_in_a_series_folder_is_named_or_skipped(tmp_path):
     with pytest.warns(UserWarning, match=r"broken\.npy"):
         data = load_series(tmp_path, on_error="skip", valid_fraction=0.25, test_fraction=0.25)
     assert len(data.train) + len(data.valid) + len(data.test) == 4
+
+
+def test_files_of_a_folder_must_share_their_features_and_a_skipped_file_leaves_no_trace(tmp_path):
+    (tmp_path / "a.csv").write_text("temp,load\n1,2\n3,4\n")
+    (tmp_path / "b.csv").write_text("temp,humidity\n1,2\n3,5\n")
+    with pytest.raises(DataError, match=r"b\.csv: its feature columns temp, humidity differ from temp, load of"):
+        load_series(tmp_path)
+    (tmp_path / "b.csv").unlink()
+    np.save(tmp_path / "0_wide.npy", np.ones((100, 3)))  # read first; 2400 bytes of values: over the limit
+    for i in range(3):
+        np.save(tmp_path / f"c{i}.npy", np.arange(6.0).reshape(3, 2) * (i + 2))
+    with pytest.warns(UserWarning, match=r"0_wide\.npy: the series read so far .* over the limit of 500 bytes"):
+        data = load_series(tmp_path, on_error="skip", valid_fraction=0.25, test_fraction=0.25, max_expanded_bytes=500)
+    assert data.x_dim == 2 and data.info["feature_names"] == ["temp", "load"]
+    assert sorted(sum(data.info["sequence_names"].values(), [])) == ["a.csv", "c0.npy", "c1.npy", "c2.npy"]

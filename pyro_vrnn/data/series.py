@@ -388,25 +388,27 @@ class _Reader:
         return out
 
     def _check(self, file, names, named):
+        """Refuse an empty sequence, a width or feature names unlike the files before, or going over
+        ``max_expanded_bytes``; only then count the file in (a skipped file leaves no trace)."""
+        x_dim, held = self.x_dim, self.held
         for key, values in named:
             if values.shape[0] == 0:
                 raise DataError("empty sequence (0 steps" + (", after dropping rows with missing values)"
                                                              if self.settings["missing"] == "drop" else ")"),
                                 file, f"sequence {key}")
-            if self.x_dim is None:
-                self.x_dim = values.shape[1]
-            elif values.shape[1] != self.x_dim:
-                raise DataError(f"{values.shape[1]} features per step, but the sequences before have {self.x_dim}",
+            x_dim = values.shape[1] if x_dim is None else x_dim
+            if values.shape[1] != x_dim:
+                raise DataError(f"{values.shape[1]} features per step, but the sequences before have {x_dim}",
                                 file, f"sequence {key}")
-            self.held += values.size * 8
-            if self.held > self.limit:
-                raise DataError(too_large("the series read so far", self.held, self.limit, "max_expanded_bytes"), file)
-        if names is not None:
-            if self.names is None:
-                self.names, self.names_from = names, file
-            elif names != self.names:
-                raise DataError(f"its feature columns {', '.join(names)} differ from {', '.join(self.names)} of "
-                                f"{self.names_from}", file)
+            held += values.size * 8
+            if held > self.limit:
+                raise DataError(too_large("the series read so far", held, self.limit, "max_expanded_bytes"), file)
+        if names is not None and self.names is not None and names != self.names:
+            raise DataError(f"its feature columns {', '.join(names)} differ from {', '.join(self.names)} of "
+                            f"{self.names_from}", file)
+        self.x_dim, self.held = x_dim, held
+        if names is not None and self.names is None:
+            self.names, self.names_from = names, file
 
 
 def _split(groups, valid_fraction, test_fraction, seed):
