@@ -34,6 +34,6 @@ __all__ = [
     "DATA_ENV_VAR", "DataError", "Normalizer", "OFFLINE_DATASETS", "SequenceDataset", "frames_to_waveform",
     "iterate_batches", "load_dataset", "load_handwriting", "load_iam_ondb", "load_music", "load_series",
     "load_speech", "load_stroke3", "notes_to_piano_roll", "pad_batch", "piano_roll_to_midi", "piano_roll_to_notes",
-    "read_audio", "read_midi_piano_roll", "resolve_data_path", "synthetic_handwriting", "synthetic_music", "synthetic_speech", "waveform_to_frames",
-    "write_wav",
+    "read_audio", "read_midi_piano_roll", "resolve_data_path", "synthetic_handwriting", "synthetic_music",
+    "synthetic_speech", "waveform_to_frames", "write_wav",
 ]

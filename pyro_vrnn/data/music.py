@@ -241,7 +241,8 @@ def _load_pickle(path, name, max_bytes, expanded_limit):
     return SequenceDataset(name=name or f"music:{path}", kind="music", train=splits["train"],
                            valid=splits["valid"], test=splits["test"],
                            normalizer=Normalizer.identity(NUM_NOTES), synthetic=False,
-                           info={"source": path, "encoding": f"88-key binary piano roll, MIDI {LOWEST_NOTE}..{HIGHEST_NOTE}"},
+                           info={"source": path,
+                                 "encoding": f"88-key binary piano roll, MIDI {LOWEST_NOTE}..{HIGHEST_NOTE}"},
                            emission="bernoulli")
 
 

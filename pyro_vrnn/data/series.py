@@ -64,7 +64,8 @@ MISSING_TOKENS = frozenset({"", "na", "nan", "n/a", "null", "none"})
 
 # ---------------------------------------------------------------------------------------------- options
 def _column(option, value):
-    """A column name: a non-empty string (a whole number, as ``--data-option`` parses ``2020``, is taken as its text)."""
+    """A column name: a non-empty string (a whole number, as ``--data-option`` parses ``2020``, is taken
+    as its text)."""
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -141,7 +142,8 @@ def read_table(path, id_column=None, time_column=None, columns=None, delimiter=N
         header = [name.strip() for name in header]
         duplicated = sorted({name for name in header if header.count(name) > 1 and name})
         if duplicated:
-            raise DataError(f"column name(s) {', '.join(map(repr, duplicated))} appear more than once in the header", path)
+            raise DataError(f"column name(s) {', '.join(map(repr, duplicated))} appear more than once in the header",
+                            path)
         position = {name: i for i, name in enumerate(header)}
         for option, column in (("id_column", id_column), ("time_column", time_column)):
             if column is not None and column not in position:
@@ -432,13 +434,51 @@ def _split(groups, valid_fraction, test_fraction, seed):
         return ({s: [(f"{label} [steps {c.start}:{c.stop}]", values[c])] if c.stop > c.start else []
                  for s, c in cuts.items()}, "one sequence, cut in time (train, then valid, then test)")
     indices = dict(zip(SPLITS, split_indices(len(sequences), valid_fraction, test_fraction, seed)))
-    return {s: [sequences[i] for i in idx] for s, idx in indices.items()}, f"sequences split by seeded shuffle (seed {seed})"
+    return ({s: [sequences[i] for i in idx] for s, idx in indices.items()},
+            f"sequences split by seeded shuffle (seed {seed})")
 
 
 def _chunk(sequences, length):
     """Each ``(name, (T, D))`` cut into consecutive pieces of ``length`` steps (the last may be shorter)."""
     return [(f"{name} [steps {a}:{min(a + length, values.shape[0])}]", values[a:a + length])
             for name, values in sequences for a in range(0, values.shape[0], length)]
+
+
+def _read_source(path, reader, settings, on_error, max_bytes, expanded_limit):
+    """``(groups, layout, format)``: the sequences of ``path`` as ``{group: [(name, array)]}`` (groups
+    ``train``/``valid``/``test``, or ``"all"`` to be split), and two lines for ``describe``."""
+    if os.path.isdir(path):
+        file_groups, layout = _layout(path)
+        groups = {}
+        for group, files in file_groups.items():
+            groups[group] = []
+            for file in files:  # one file a split with ids: its sequences are named by id alone
+                label = "" if group != "all" and len(files) == 1 and settings["id_column"] else \
+                    os.path.relpath(file, path)
+                try:
+                    groups[group] += reader.read(file, label)
+                except DataError as error:
+                    handle_error(error, on_error)
+            if not groups[group]:
+                raise DataError(f"no usable series files{'' if group == 'all' else f' in the {group} split'}", path)
+        return groups, layout, "folder of CSV/TSV/.npy files"
+    lower = path.lower()
+    if lower.endswith(".npz"):
+        if settings["id_column"] is not None or settings["time_column"] is not None or settings["columns"] is not None:
+            raise DataError("id_column, time_column and columns apply to CSV/TSV files, not to an .npz archive", path)
+        groups = reader.add_arrays(path, _read_npz(path, byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["npz"]),
+                                                   expanded_limit))
+        layout = "one sequence a key" if "all" in groups else "keys " + ", ".join(groups)
+        return groups, layout, ".npz archive"
+    if lower.endswith(FOLDER_EXTENSIONS):
+        groups = {"all": reader.read(path, "" if settings["id_column"] else os.path.basename(path))}
+        if not lower.endswith(TABLE_EXTENSIONS):
+            return groups, "one file", ".npy array"
+        return groups, "one file", "CSV/TSV long form" + "".join(
+            f", {option}={settings[option]}" for option in ("id_column", "time_column") if settings[option])
+    if not os.path.lexists(path):
+        raise DataError("no such file or folder", path)
+    raise DataError(f"series data must be a {', '.join(FOLDER_EXTENSIONS + ('.npz',))} file or a folder of them", path)
 
 
 def load_series(path, id_column=None, time_column=None, columns=None, delimiter=None, missing="raise",
@@ -475,40 +515,7 @@ def load_series(path, id_column=None, time_column=None, columns=None, delimiter=
     expanded_limit = byte_limit("max_expanded_bytes", max_expanded_bytes, MAX_EXPANDED_BYTES)
     settings["max_bytes"] = byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["table"])
     reader = _Reader(settings, expanded_limit)
-    if os.path.isdir(path):
-        file_groups, layout = _layout(path)
-        groups = {}
-        for group, files in file_groups.items():
-            groups[group] = []
-            for file in files:
-                label = "" if group != "all" and len(files) == 1 and settings["id_column"] else \
-                    os.path.relpath(file, path)
-                try:
-                    groups[group] += reader.read(file, label)
-                except DataError as error:
-                    handle_error(error, on_error)
-            if not groups[group]:
-                raise DataError(f"no usable series files{'' if group == 'all' else f' in the {group} split'}", path)
-        source_format = "folder of CSV/TSV/.npy files"
-    elif path.lower().endswith(".npz"):
-        if settings["id_column"] is not None or settings["time_column"] is not None or settings["columns"] is not None:
-            raise DataError("id_column, time_column and columns apply to CSV/TSV files, not to an .npz archive", path)
-        npz_bytes = byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["npz"])
-        groups = reader.add_arrays(path, _read_npz(path, npz_bytes, expanded_limit))
-        layout = "keys train, test" + (", valid" if "valid" in groups else "") if "all" not in groups else \
-            "one sequence a key"
-        source_format = ".npz archive"
-    elif path.lower().endswith(FOLDER_EXTENSIONS):
-        groups = {"all": reader.read(path, "" if settings["id_column"] else os.path.basename(path))}
-        layout = "one file"
-        source_format = ("CSV/TSV long form" + (f", id_column={settings['id_column']}" if settings["id_column"] else "")
-                         + (f", time_column={settings['time_column']}" if settings["time_column"] else "")
-                         if path.lower().endswith(TABLE_EXTENSIONS) else ".npy array")
-    else:
-        if not os.path.lexists(path):
-            raise DataError("no such file or folder", path)
-        raise DataError(f"series data must be a {', '.join(FOLDER_EXTENSIONS + ('.npz',))} file or a folder of them",
-                        path)
+    groups, layout, source_format = _read_source(path, reader, settings, on_error, max_bytes, expanded_limit)
     try:
         splits, how = _split(groups, valid_fraction, test_fraction, seed)
     except DataError as error:
@@ -516,8 +523,8 @@ def load_series(path, id_column=None, time_column=None, columns=None, delimiter=
     if chunk_length is not None:
         splits = {s: _chunk(seqs, chunk_length) for s, seqs in splits.items()}
     names = reader.names or [f"x{d}" for d in range(reader.x_dim)]
-    everything = np.concatenate([values for seqs in splits.values() for _, values in seqs], axis=0)
-    binary = [d for d in range(everything.shape[1]) if np.isin(everything[:, d], (0.0, 1.0)).all()]
+    binary = [int(d) for d in np.flatnonzero(np.logical_and.reduce(
+        [np.isin(values, (0.0, 1.0)).all(axis=0) for seqs in splits.values() for _, values in seqs]))]
     if len(binary) == len(names):
         emission, normalizer = "bernoulli", Normalizer.identity(len(names))
     else:
@@ -525,7 +532,8 @@ def load_series(path, id_column=None, time_column=None, columns=None, delimiter=
         try:
             normalizer = Normalizer.fit_standard([v for _, v in splits["train"]], keep_dims=binary, names=names)
         except DataError as error:
-            raise DataError(f"{error.reason}; leave such a column out with columns=...", path) from None
+            hint = "; leave such a column out with columns=..." if reader.names else ""
+            raise DataError(error.reason + hint, path) from None
     shift, scale = normalizer.shift.numpy(), normalizer.scale.numpy()
     tensors = {s: to_tensors([(values - shift) / scale for _, values in seqs]) for s, seqs in splits.items()}
     info = {"source": path, "format": source_format, "layout": layout + (f"; {how}" if how else ""),
