@@ -6,6 +6,7 @@ output back to data units, call ``dataset.normalizer.denormalize(x)``.
 """
 
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -15,10 +16,12 @@ import torch
 from . import options
 from .errors import DataError
 
-KINDS = ("music", "speech", "handwriting")
+KINDS = ("music", "speech", "handwriting", "series")
 SPLITS = ("train", "valid", "test")
 #: what a loader does with a file or sequence it cannot use: raise a DataError, or skip it with a warning
 ON_ERROR = ("raise", "skip")
+#: the emissions a loader may name as the one its data call for (``SequenceDataset.emission``)
+SUGGESTED_EMISSIONS = ("bernoulli", "normal")
 
 
 @dataclass
@@ -26,12 +29,15 @@ class SequenceDataset:
     """Normalized sequences in three splits.
 
     :ivar str name: e.g. ``"handwriting-synthetic"`` or ``"music:/data/jsb_chorales.pickle"``.
-    :ivar str kind: one of ``"music"``, ``"speech"``, ``"handwriting"``.
+    :ivar str kind: one of ``"music"``, ``"speech"``, ``"handwriting"``, ``"series"`` (tabular time series).
     :ivar list train: ``(T_i, D)`` float32 tensors (normalized); likewise ``valid`` and ``test``.
     :ivar Normalizer normalizer: fitted on ``train``; travels with the model in checkpoints.
     :ivar bool synthetic: whether the data were generated rather than read from files.
     :ivar dict info: loader-specific facts shown by :meth:`describe` (frame size, sample rate,
         chunking of train vs test, source path, ...).
+    :ivar emission: the emission the data call for, when the loader knows it: ``"bernoulli"`` for
+        0/1 data (piano rolls, all-binary series), ``"normal"`` for real values; ``None`` leaves the
+        choice to the model (its default for the kind).
     """
 
     name: str
@@ -42,10 +48,13 @@ class SequenceDataset:
     normalizer: object
     synthetic: bool = False
     info: dict = field(default_factory=dict)
+    emission: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise DataError(f"unknown data kind {self.kind!r}; expected one of {KINDS}")
+        if self.emission is not None and self.emission not in SUGGESTED_EMISSIONS:
+            raise DataError(f"unknown emission {self.emission!r}; expected None or one of {SUGGESTED_EMISSIONS}")
 
     @property
     def x_dim(self):
@@ -73,6 +82,8 @@ class SequenceDataset:
             else:
                 lines.append(f"  {split:5s}: 0 sequences")
         lines.append(f"  normalization: {self.normalizer.description}")
+        if self.emission is not None:
+            lines.append(f"  emission the data call for: {self.emission}")
         for key, value in self.info.items():
             if isinstance(value, (str, int, float, bool)) or value is None:
                 lines.append(f"  {key.replace('_', ' ')}: {value}")
@@ -124,6 +135,33 @@ def split_indices(n, valid_fraction, test_fraction, seed):
     test = sorted(order[n_valid:n_valid + n_test].tolist())
     train = sorted(order[n_valid + n_test:].tolist())
     return train, valid, test
+
+
+def split_steps(length, valid_fraction, test_fraction):
+    """Cut one sequence of ``length`` steps in time: ``(train, valid, test)`` slices, in that order,
+    the last two of ``ceil(length * fraction)`` steps (none for a fraction of 0)."""
+    valid_fraction, test_fraction = options.split_fractions(valid_fraction, test_fraction)
+    n_valid = int(math.ceil(length * valid_fraction)) if valid_fraction > 0 else 0
+    n_test = int(math.ceil(length * test_fraction)) if test_fraction > 0 else 0
+    n_train = length - n_valid - n_test
+    if n_train < 1:
+        raise DataError(f"only {length} steps: too few to cut into train/valid/test")
+    return slice(0, n_train), slice(n_train, n_train + n_valid), slice(n_train + n_valid, length)
+
+
+def split_folders(path):
+    """The immediate sub-folders of ``path`` named ``train``, ``valid`` or ``test`` (case ignored), as
+    ``{split: folder}``; an empty dict when there are none. Two folders naming one split (``Test`` and
+    ``test``) are a :class:`DataError`."""
+    found = {}
+    for entry in sorted(os.listdir(path)):
+        split = entry.lower()
+        if split in SPLITS and os.path.isdir(os.path.join(path, entry)):
+            if split in found:
+                raise DataError(f"two folders for the {split} split: {os.path.basename(found[split])} and {entry}",
+                                path)
+            found[split] = os.path.join(path, entry)
+    return found
 
 
 def handle_error(error, on_error):

@@ -7,7 +7,9 @@
 - :meth:`Normalizer.fit_global` — one mean and one std over every value (raw-audio frames, as in
   the VRNN paper);
 - :meth:`Normalizer.fit_offset_scale` — handwriting: ``(dx, dy)`` divided by their training std,
-  no shift (a zero offset stays zero), the pen bit left untouched.
+  no shift (a zero offset stays zero), the pen bit left untouched;
+- :meth:`Normalizer.fit_standard` — tabular series: each dimension z-scored by its own training
+  mean and std, 0/1 columns left untouched.
 
 A fit refuses (:class:`DataError`) training values whose std is zero or lost in rounding —
 ``std <= 1e-7 * max|x|``, all-zero data included: there is nothing to scale by, and dividing by a
@@ -108,6 +110,32 @@ class Normalizer:
         scale[list(scaled_dims)] = std
         return cls(torch.zeros(x_dim), scale,
                    description=f"dims {list(scaled_dims)} divided by training std {std:.4g}; others kept")
+
+    @classmethod
+    def fit_standard(cls, seqs, keep_dims=(), names=None):
+        """Each dimension ``d`` z-scored, ``(x_d - mean_d) / std_d``, with the mean and (population) std of
+        dimension ``d`` over every training step; dimensions in ``keep_dims`` (0/1 columns) are left
+        unchanged. ``seqs``: list of ``(T, D)`` tensors or arrays; ``names``: ``D`` column names used in
+        the error for a constant column."""
+        rows = [torch.as_tensor(s, dtype=torch.float64) for s in seqs]
+        if not rows or sum(r.shape[0] for r in rows) == 0:
+            raise DataError("cannot fit a normalizer on an empty training split")
+        flat = torch.cat(rows, dim=0)
+        x_dim = flat.shape[1]
+        names = list(names) if names is not None else [f"dimension {d}" for d in range(x_dim)]
+        keep = {int(d) for d in keep_dims}
+        shift = torch.zeros(x_dim, dtype=torch.float64)
+        scale = torch.ones(x_dim, dtype=torch.float64)
+        for d in range(x_dim):
+            if d in keep:
+                continue
+            column = flat[:, d]
+            shift[d] = column.mean()
+            scale[d] = _checked_std(column.std(unbiased=False).item(), column.abs().max().item(),
+                                    f"values of column {names[d]!r}")
+        kept = [names[d] for d in sorted(keep)]
+        return cls(shift, scale, description="each column z-scored by its training mean and std"
+                   + (f"; 0/1 columns kept: {', '.join(kept)}" if kept else ""))
 
     # ---- use ----------------------------------------------------------------------------------
     def normalize(self, x):

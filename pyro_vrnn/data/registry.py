@@ -2,8 +2,10 @@
 
 - Offline defaults (no files, no network; see :mod:`pyro_vrnn.data.synthetic`):
   ``"handwriting-synthetic"``, ``"speech-synthetic"``, ``"music-synthetic"``.
-- ``"music:PATH"`` (a Boulanger-Lewandowski pickle), ``"speech:PATH"`` (a folder of audio),
-  ``"handwriting:PATH"`` (a stroke-3 ``.npz`` or an IAM-OnDB folder).
+- ``"music:PATH"`` (a Boulanger-Lewandowski pickle, a MIDI file or a folder of them),
+  ``"speech:PATH"`` (a folder of audio), ``"handwriting:PATH"`` (a stroke-3 ``.npz`` or an IAM-OnDB
+  folder), ``"series:PATH"`` (tabular time series: CSV/TSV, ``.npy``, ``.npz`` or a folder; see
+  :mod:`pyro_vrnn.data.series`).
 - ``"prepared:DIR"``: a corpus written by ``pyro-vrnn prepare`` (:mod:`pyro_vrnn.data.prepared`),
   read lazily from disk.
 
@@ -24,6 +26,7 @@ from .errors import DataError
 from .handwriting import load_handwriting, load_iam_ondb, load_stroke3
 from .music import load_music
 from .prepared import open_prepared
+from .series import load_series
 from .speech import load_speech
 from .synthetic import synthetic_handwriting, synthetic_music, synthetic_speech
 
@@ -35,7 +38,7 @@ _OFFLINE_BUILDERS = {
     "music-synthetic": synthetic_music,
 }
 _FILE_LOADERS = {"music": load_music, "speech": load_speech, "handwriting": load_handwriting,
-                 "prepared": open_prepared}
+                 "prepared": open_prepared, "series": load_series}
 DATA_KINDS = tuple(_FILE_LOADERS)
 
 

@@ -269,7 +269,8 @@ def _synthetic_piece(rng, length):
 def synthetic_music(num_train=200, num_valid=40, num_test=40, lengths=(32, 96), seed=0):
     """SYNTHETIC polyphonic music: 88-key binary piano rolls of chord progressions under a melody.
 
-    :returns: :class:`SequenceDataset`, kind ``"music"``, ``x_dim = 88``, identity normalizer.
+    :returns: :class:`SequenceDataset`, kind ``"music"``, ``x_dim = 88``, identity normalizer,
+        ``emission="bernoulli"``.
     """
     num_train, num_valid, num_test = _split_counts(num_train, num_valid, num_test)
     lengths = options.pair("lengths", lengths, lambda option, value: options.whole_number(
@@ -281,4 +282,5 @@ def synthetic_music(num_train=200, num_valid=40, num_test=40, lengths=(32, 96), 
     return SequenceDataset(name="music-synthetic", kind="music", train=splits["train"], valid=splits["valid"],
                            test=splits["test"], normalizer=Normalizer.identity(NUM_NOTES), synthetic=True,
                            info={"generator": f"bass + triad progressions under a stepwise melody, seed {seed}",
-                                 "encoding": "88-key binary piano roll, MIDI 21..108"})
+                                 "encoding": "88-key binary piano roll, MIDI 21..108"},
+                           emission="bernoulli")
