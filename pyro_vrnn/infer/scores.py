@@ -67,7 +67,8 @@ def score(model, x: torch.Tensor, mask: torch.Tensor | None = None, num_particle
     else:
         se = torch.full_like(log_prob, math.nan)
     label = ("exact log p(x_t | x_{<t}) (no latents)" if est.exact else
-             f"estimate of log p(x_t | x_{{<t}}): log of the step's mean incremental weight, {est.label}")
+             "estimate of log p(x_t | x_{<t}), the log of the step's mean incremental weight "
+             + est.label[len("estimate "):])
     return StepScores(log_prob=log_prob, log_prob_se=se.masked_fill(~real, math.nan), ess=est.ess, mask=real,
                       num_particles=est.num_particles, num_replicates=est.num_replicates, exact=est.exact,
                       label=label)
