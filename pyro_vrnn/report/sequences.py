@@ -2,9 +2,9 @@
 another dataset, always in the run's normalization.
 
 ``load_run_sequences(config, normalizer, x_dim, data=SPEC)`` loads ``SPEC`` (any ``--data`` spec)
-without holding anything out: when its loader splits by fractions (``valid_fraction``,
-``test_fraction``), both are set to 0 unless the options say otherwise, so a single long series stays
-whole; sequences already in ``train``/``valid``/``test`` folders or keys all come, in that order. Each
+without holding anything out: every split, in the order ``train``, ``valid``, ``test``; for a
+``series:`` source ``valid_fraction`` and ``test_fraction`` are 0 unless the options say otherwise,
+so a single long series stays whole instead of being cut in time. Each
 sequence is un-normalized with the normalizer fitted on ``SPEC`` and normalized with the run's
 (``x -> (x - shift_run) / scale_run``): the model sees the same units it was trained on. Without
 ``data``, the run's own test split. Names come from the loader (``info["sequence_names"]``: the id,
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..data import DataError, load_dataset
+from ..data import load_dataset
 from ..train.runs import load_data
 
 NO_SPLIT = {"valid_fraction": 0.0, "test_fraction": 0.0}
@@ -36,13 +36,10 @@ class RunSequences:
 
 
 def _load_whole(data: str, options: dict):
-    """``load_dataset(data)`` with nothing held out where the loader takes split fractions."""
-    if not NO_SPLIT.keys() & options.keys():
-        try:
-            return load_dataset(data, **NO_SPLIT, **options)
-        except DataError as error:  # a loader without fractions (fixed splits, generated data)
-            if "unknown option" not in str(error) or "'valid_fraction'" not in str(error):
-                raise
+    """``load_dataset(data)``; a ``series:`` source with nothing held out (a single series would
+    otherwise be cut in time into train, valid and test pieces) unless the options say otherwise."""
+    if data.startswith("series:") and not NO_SPLIT.keys() & options.keys():
+        options = {**NO_SPLIT, **options}
     return load_dataset(data, **options)
 
 
