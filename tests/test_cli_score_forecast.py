@@ -140,3 +140,17 @@ def test_train_on_a_series_of_0_1_columns_picks_the_bernoulli_emission(tmp_path)
     assert main(["train", "--model", "vrnn-normal", "--data", f"series:{path}", "--steps", "1", "--batch-size", "1",
                  "--emission", "normal", "--out", str(tmp_path / "run2"), "--quiet", *TINY_MODEL]) == 0
     assert load_run(tmp_path / "run2")[1]["model"]["emission"] == "normal"  # an explicit --emission wins
+
+
+def test_a_single_series_is_scored_whole_not_cut_into_train_valid_test(sensor_run, tmp_path):
+    run, _ = sensor_run
+    path = tmp_path / "one.csv"
+    rng = np.random.default_rng(2)
+    with open(path, "w") as f:
+        f.write("t,temp,load\n" + "".join(f"{t},{20 + rng.normal():.3f},{rng.normal():.3f}\n" for t in range(30)))
+    assert len(load_series(path, time_column="t").train[0]) < 30  # training on it would hold out its end
+    out = tmp_path / "one-scores.csv"
+    assert main(["score", str(run), "--data", f"series:{path}", "--data-option", "time_column=t", "--particles", "3",
+                 "--out", str(out), "--quiet"]) == 0
+    rows = read_csv(out)[1]
+    assert [int(row["step"]) for row in rows] == list(range(30)) and len({row["sequence"] for row in rows}) == 1
