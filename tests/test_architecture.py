@@ -9,8 +9,9 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "pyro_vrnn"
 LAYERS = ("data", "components", "models", "infer", "train", "report", "cli")
-#: imports allowed inside a function body: plotting, loaded only when a figure is drawn
-LAZY_ALLOWED = ("matplotlib",)
+#: imports allowed inside a function body, each loaded only where it is used: plotting when a figure
+#: is drawn, libsndfile when a FLAC/SPHERE file is read, the Hershey fonts when synthetic handwriting is drawn
+LAZY_ALLOWED = ("matplotlib", "soundfile", "HersheyFonts")
 
 
 def modules():

@@ -241,8 +241,9 @@ def test_a_pickle_refuses_midi_options_and_an_empty_folder_says_what_music_data_
                                           ("on_error", "bogus"), ("valid_fraction", 1.5), ("seed", -1)])
 def test_a_bad_midi_option_is_a_data_error_naming_it_before_any_file_is_read(tmp_path, option, value):
     (tmp_path / "x.mid").write_bytes(b"not read")
-    with pytest.raises(DataError, match=rf"{option} must be .*{value!r}"):
-        load_music(tmp_path / "x.mid", **{option: value})
+    for path in (tmp_path / "x.mid", tmp_path / "absent.mid", tmp_path):
+        with pytest.raises(DataError, match=rf"{option} must be .*{value!r}"):
+            load_music(path, **{option: value})
 
 
 def test_both_grids_at_once_are_refused(tmp_path):
@@ -285,3 +286,15 @@ def test_mutated_midi_files_raise_only_data_error(tmp_path, data):
         read_midi_piano_roll(path, steps_per_beat=data.draw(st.integers(1, 8)), max_expanded_bytes=1 << 24)
     except DataError:
         pass
+
+
+def test_a_relative_midi_folder_is_looked_up_under_the_data_folder(tmp_path, monkeypatch):
+    from pyro_vrnn.data import DATA_ENV_VAR
+
+    for i in range(3):
+        song(tmp_path / "data" / "music" / "midi" / f"s{i}.mid")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "data"))
+    data = load_music("midi", valid_fraction=0.3, test_fraction=0.3)
+    assert data.info["source"] == str(tmp_path / "data" / "music" / "midi") and len(data.train) == 1

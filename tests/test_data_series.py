@@ -226,3 +226,15 @@ def test_files_of_a_folder_must_share_their_features_and_a_skipped_file_leaves_n
         data = load_series(tmp_path, on_error="skip", valid_fraction=0.25, test_fraction=0.25, max_expanded_bytes=500)
     assert data.x_dim == 2 and data.info["feature_names"] == ["temp", "load"]
     assert sorted(sum(data.info["sequence_names"].values(), [])) == ["a.csv", "c0.npy", "c1.npy", "c2.npy"]
+
+
+def test_a_relative_series_path_is_looked_up_under_the_data_folder(tmp_path, monkeypatch):
+    from pyro_vrnn.data import DATA_ENV_VAR
+
+    (tmp_path / "data" / "series").mkdir(parents=True)
+    long_csv(tmp_path / "data" / "series" / "s.csv", SENSORS)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "data"))
+    data = load_series("s.csv", id_column="id", time_column="time", valid_fraction=0.3, test_fraction=0.3)
+    assert data.info["source"] == str(tmp_path / "data" / "series" / "s.csv")

@@ -489,7 +489,7 @@ def test_any_load_speech_option_value_is_taken_or_refused_by_name_before_reading
     try:
         load_speech(tmp_path / "no-such-folder", **{option: value})
     except DataError as error:
-        assert option in str(error) or "must be a folder" in str(error), error
+        assert option in str(error) or "no such file or folder" in str(error), error
 
 
 def test_an_all_zero_handwriting_split_is_refused_not_scaled_by_1e8(tmp_path):

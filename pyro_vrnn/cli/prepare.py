@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..data.prepared import open_prepared, prepare
+from ..data.preparation import prepare
+from ..data.prepared import open_prepared
 from . import common
 
 DESCRIPTION = """\

@@ -14,19 +14,27 @@ from .errors import DataError
 
 def _as_sequence(seq, i):
     """Item ``i`` of a batch as a real ``(T, D)`` tensor with ``T >= 1``; a NumPy array is converted."""
+    at = f"pad_batch: sequence {i} of seqs"
     if isinstance(seq, np.ndarray):
         if seq.dtype.kind not in "biuf":
-            raise DataError(f"pad_batch: sequence {i} is a NumPy array of dtype {seq.dtype}; expected real numbers")
+            raise DataError(f"{at} is a NumPy array of dtype {seq.dtype}; expected real numbers")
         seq = torch.as_tensor(seq)
     elif not torch.is_tensor(seq):
-        raise DataError(f"pad_batch: sequence {i} is a {type(seq).__name__}; expected a (T, D) tensor or NumPy "
-                        "array (nested lists are not taken: convert them with torch.tensor first)")
+        raise DataError(f"{at} is a {type(seq).__name__}; expected a (T, D) tensor or NumPy array (nested lists "
+                        "are not taken: convert them with torch.tensor first)")
+    if seq.is_meta:
+        raise DataError(f"{at} is a meta tensor (a shape without values); expected a tensor holding data")
+    if seq.is_nested or seq.layout != torch.strided:
+        raise DataError(f"{at} is a {'nested' if seq.is_nested else seq.layout} tensor; expected a dense (T, D) "
+                        "tensor (convert it with .to_dense())")
+    if seq.is_quantized:
+        raise DataError(f"{at} is quantized ({seq.dtype}); expected real numbers (convert it with .dequantize())")
     if seq.dim() != 2:
-        raise DataError(f"pad_batch: sequence {i} has shape {tuple(seq.shape)}; expected (T, D)")
+        raise DataError(f"{at} has shape {tuple(seq.shape)}; expected (T, D)")
     if seq.shape[0] == 0:
-        raise DataError(f"pad_batch: sequence {i} has 0 steps; every sequence needs at least one")
+        raise DataError(f"{at} has 0 steps; every sequence needs at least one")
     if seq.is_complex():
-        raise DataError(f"pad_batch: sequence {i} is complex ({seq.dtype}); expected real numbers")
+        raise DataError(f"{at} is complex ({seq.dtype}); expected real numbers")
     return seq
 
 
@@ -34,8 +42,9 @@ def pad_batch(seqs):
     """Stack sequences of shape ``(T_i, D)`` into ``x`` ``(B, T_max, D)`` and ``mask`` ``(B, T_max)``.
 
     ``seqs``: a list (or tuple) of ``(T_i, D)`` tensors or NumPy arrays with ``T_i >= 1`` and one
-    ``D``, or a ``(B, T, D)`` tensor / array (its rows taken as sequences). Anything else is a
-    :class:`DataError` saying what was expected.
+    ``D``, dense, holding real numbers, all on one device; or a ``(B, T, D)`` tensor / array (its rows
+    taken as sequences). Anything else (a meta, sparse, nested or quantized tensor, sequences on two
+    devices) is a :class:`DataError` naming ``seqs`` and the index of the sequence at fault.
     """
     if torch.is_tensor(seqs) or isinstance(seqs, np.ndarray):
         if seqs.ndim != 3:
@@ -51,11 +60,19 @@ def pad_batch(seqs):
     if len(dims) != 1:
         raise DataError(f"pad_batch needs (T, D) sequences with one D, got shapes "
                         f"{sorted({tuple(s.shape) for s in seqs})[:4]}")
+    for i, s in enumerate(seqs):
+        if s.device != seqs[0].device:
+            raise DataError(f"pad_batch: sequence {i} of seqs is on {s.device}, sequence 0 on {seqs[0].device}; "
+                            "a batch is stacked on one device (move the sequences there first, e.g. .to(device))")
     lengths = torch.tensor([s.shape[0] for s in seqs])
     t_max = int(lengths.max())
     x = seqs[0].new_zeros((len(seqs), t_max, dims.pop()), dtype=torch.float32)
     for i, s in enumerate(seqs):
-        x[i, :s.shape[0]] = s
+        try:
+            x[i, :s.shape[0]] = s
+        except (RuntimeError, TypeError, NotImplementedError) as error:
+            raise DataError(f"pad_batch: sequence {i} of seqs ({s.dtype} on {s.device}) cannot be copied into a "
+                            f"float32 batch: {(str(error).splitlines() or [''])[0][:200]}") from None
     mask = torch.arange(t_max).unsqueeze(0) < lengths.unsqueeze(1)
     return x, mask
 

@@ -28,6 +28,8 @@ MAX_FILE_BYTES = {
     "audio": 1 << 30,    # one WAV/FLAC/SPHERE file: about 9 hours of 16 kHz 16-bit mono
     "xml": 64 << 20,     # one IAM-OnDB lineStrokes file (typically 10-100 kB)
     "text": 16 << 20,    # IAM-OnDB task lists
+    "json": 16 << 20,    # a prepared corpus's index.json (a few kB)
+    "npy": 1 << 40,      # a prepared corpus's values and offsets: values are read one sequence at a time
     "midi": 4 << 20,     # one MIDI file (typically 10-500 kB; mido holds each event as a Python object)
     "table": 256 << 20,  # one CSV/TSV file or .npy array of a tabular series
 }

@@ -36,6 +36,7 @@ from . import options
 from .base import ON_ERROR, SPLITS, SequenceDataset, check_sequence, handle_error, split_indices, to_tensors
 from .errors import DataError
 from .files import MAX_EXPANDED_BYTES, MAX_FILE_BYTES, byte_limit, open_input, read_input, too_large
+from .locations import resolve_data_path
 from .normalization import Normalizer
 from .safe_pickle import safe_loads
 
@@ -260,13 +261,13 @@ def load_stroke3(path, offset_limit=STROKE3_OFFSET_LIMIT, valid_fraction=0.05, s
     (default 1 GiB, counting 8 bytes a value as the loader holds them).
     :returns: :class:`SequenceDataset` of kind ``"handwriting"``, sequences ``(T, 3)``.
     """
-    path = os.fspath(path)
     offset_limit = options.real_number("offset_limit", offset_limit, above=0.0, allow_none=True)
     valid_fraction = options.fraction("valid_fraction", valid_fraction)
     seed = options.seed(seed)
     on_error = options.one_of("on_error", on_error, ON_ERROR)
     name = options.name(name)
     expanded_limit = byte_limit("max_expanded_bytes", max_expanded_bytes, MAX_EXPANDED_BYTES)
+    path = resolve_data_path(path, "handwriting")
     arrays = read_npz_arrays(path, SPLITS, max_bytes, expanded_limit)
     missing = [k for k in ("train", "test") if k not in arrays]
     if missing:
@@ -311,13 +312,13 @@ def load_iam_ondb(path, offset_limit=IAM_OFFSET_LIMIT, valid_fraction=0.05, test
     ``max_bytes`` bounds each XML file (default ``MAX_FILE_BYTES["xml"]``, 64 MiB).
     :returns: :class:`SequenceDataset` of kind ``"handwriting"``, one ``(T, 3)`` sequence per line.
     """
-    path = os.fspath(path)
     offset_limit = options.real_number("offset_limit", offset_limit, above=0.0, allow_none=True)
     valid_fraction, test_fraction = options.split_fractions(valid_fraction, test_fraction)
     seed = options.seed(seed)
     on_error = options.one_of("on_error", on_error, ON_ERROR)
     name = options.name(name)
     max_bytes = byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["xml"])
+    path = resolve_data_path(path, "handwriting")
     files = _find_xml_files(path)
     if not files:
         raise DataError("no .xml lineStrokes files found", path)
@@ -350,13 +351,12 @@ def load_iam_ondb(path, offset_limit=IAM_OFFSET_LIMIT, valid_fraction=0.05, test
 def load_handwriting(path, **kwargs):
     """Load handwriting from a stroke-3 ``.npz`` file or an IAM-OnDB folder of lineStrokes XML.
 
-    Keyword arguments go to :func:`load_stroke3` or :func:`load_iam_ondb`.
+    Keyword arguments go to :func:`load_stroke3` or :func:`load_iam_ondb`. A relative path not found
+    is looked up under ``$PYRO_VRNN_DATA``, as by every loader (:mod:`pyro_vrnn.data.locations`).
     """
-    path = os.fspath(path)
+    path = resolve_data_path(path, "handwriting")
     if os.path.isdir(path):
         return load_iam_ondb(path, **kwargs)
-    if not os.path.lexists(path):
-        raise DataError("no such file or folder", path)
     if path.lower().endswith(".xml"):
         raise DataError("give the folder holding the lineStrokes XML files, not one file", path)
     return load_stroke3(path, **kwargs)

@@ -27,6 +27,7 @@ from . import options
 from .base import ON_ERROR, SPLITS, SequenceDataset, handle_error, split_folders, split_indices, split_steps, to_tensors
 from .errors import DataError
 from .files import MAX_EXPANDED_BYTES, MAX_FILE_BYTES, byte_limit, too_large
+from .locations import resolve_data_path
 from .midi import MIDI_EXTENSIONS, grid_options, read_midi_notes, write_midi_notes
 from .normalization import Normalizer
 from .safe_pickle import safe_load_file
@@ -184,7 +185,8 @@ def load_music(path, name=None, max_bytes=None, max_expanded_bytes=None, steps_p
 
     :param path: the ``.pickle`` file (a regular file; see :mod:`pyro_vrnn.data.files`; unpickling
         is restricted to containers and numbers), a ``.mid``/``.midi`` file, or a folder of them
-        (searched recursively; see the module docstring for the splits).
+        (searched recursively; see the module docstring for the splits); a relative path not found is
+        looked up under ``$PYRO_VRNN_DATA`` (:mod:`pyro_vrnn.data.locations`).
     :param int max_bytes: the largest file read (default ``MAX_FILE_BYTES["pickle"]``, 1 GiB, or
         ``MAX_FILE_BYTES["midi"]``, 4 MiB, per MIDI file).
     :param int max_expanded_bytes: the most the pickle and the piano rolls built from it may take
@@ -202,17 +204,17 @@ def load_music(path, name=None, max_bytes=None, max_expanded_bytes=None, steps_p
         identity normalizer; ``emission="bernoulli"``. For MIDI, ``info["sequence_names"]`` maps each
         split to the files (relative to the folder) its sequences came from.
     """
-    path = os.fspath(path)
     name = options.name(name)
     expanded_limit = byte_limit("max_expanded_bytes", max_expanded_bytes, MAX_EXPANDED_BYTES)
-    midi_options = {"steps_per_beat": steps_per_beat, "frames_per_second": frames_per_second,
-                    "valid_fraction": valid_fraction, "test_fraction": test_fraction, "seed": seed,
-                    "on_error": on_error, "out_of_range": out_of_range}
+    given = {"steps_per_beat": steps_per_beat, "frames_per_second": frames_per_second,
+             "valid_fraction": valid_fraction, "test_fraction": test_fraction, "seed": seed,
+             "on_error": on_error, "out_of_range": out_of_range}
+    given = {key: value for key, value in given.items() if value is not None}
+    midi = _midi_options(**{**MIDI_DEFAULTS, **given})  # checked before the path is looked up
+    path = resolve_data_path(path, "music")
     if os.path.isdir(path) or is_midi_path(path):
-        chosen = {key: MIDI_DEFAULTS[key] if value is None and key in MIDI_DEFAULTS else value
-                  for key, value in midi_options.items()}
-        return _load_midi(path, name, max_bytes=max_bytes, expanded_limit=expanded_limit, **chosen)
-    given = [key for key, value in midi_options.items() if value is not None]
+        return _load_midi(path, name, max_bytes=byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["midi"]),
+                          expanded_limit=expanded_limit, **midi)
     if given:
         raise DataError(f"option{'s' if len(given) > 1 else ''} {', '.join(given)} apply to MIDI files (.mid, .midi) "
                         "and folders of them, not to a music pickle", path)
@@ -269,14 +271,19 @@ def _midi_files(path):
     return files, "split folders " + ", ".join(f"{s}/" for s in files)
 
 
-def _load_midi(path, name, *, steps_per_beat, frames_per_second, valid_fraction, test_fraction, seed, on_error,
-               out_of_range, max_bytes, expanded_limit):
+def _midi_options(steps_per_beat=None, frames_per_second=None, valid_fraction=None, test_fraction=None, seed=None,
+                  on_error=None, out_of_range=None):
+    """The MIDI options of :func:`load_music`, checked (:mod:`pyro_vrnn.data.options`)."""
     steps_per_beat, frames_per_second = _grid(steps_per_beat, frames_per_second)
     valid_fraction, test_fraction = options.split_fractions(valid_fraction, test_fraction)
-    seed = options.seed(seed)
-    on_error = options.one_of("on_error", on_error, ON_ERROR)
-    out_of_range = options.one_of("out_of_range", out_of_range, OUT_OF_RANGE)
-    max_bytes = byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["midi"])
+    return {"steps_per_beat": steps_per_beat, "frames_per_second": frames_per_second,
+            "valid_fraction": valid_fraction, "test_fraction": test_fraction, "seed": options.seed(seed),
+            "on_error": options.one_of("on_error", on_error, ON_ERROR),
+            "out_of_range": options.one_of("out_of_range", out_of_range, OUT_OF_RANGE)}
+
+
+def _load_midi(path, name, *, steps_per_beat, frames_per_second, valid_fraction, test_fraction, seed, on_error,
+               out_of_range, max_bytes, expanded_limit):
     groups, layout = _midi_files(path)
     folder = path if os.path.isdir(path) else os.path.dirname(path)
     budget, dropped, read = expanded_limit, 0, {}

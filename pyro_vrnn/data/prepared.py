@@ -1,33 +1,37 @@
 """Corpora larger than memory: a dataset written once to disk as NumPy ``.npy`` files, read lazily.
 
-``pyro-vrnn prepare --data SPEC --out DIR`` (or :func:`prepare`) writes::
+A prepared corpus is a folder (written by :func:`write_prepared`; from any dataset spec by
+:func:`pyro_vrnn.data.preparation.prepare`, ``pyro-vrnn prepare --data SPEC --out DIR``)::
 
     DIR/index.json            format, source spec and options, kind, x_dim, the normalizer, per-split counts
     DIR/SPLIT.values.npy      (S, D) float32: every normalized step of the split, one sequence after another
     DIR/SPLIT.offsets.npy     (N + 1,) int64: sequence i is values[offsets[i]:offsets[i + 1]]
 
-for SPLIT in train, valid, test. The values are exactly what the loader returns (the normalizer
-fitted on the training split, the loader's frames and chunks), so ``--data prepared:DIR`` trains
-on the same sequences as ``--data SPEC``. Both files are standard ``.npy``:
+for SPLIT in train, valid, test. Both files are standard ``.npy``:
 ``np.load(DIR / "train.values.npy", mmap_mode="r")`` maps them.
-
-Speech folders are prepared in two streaming passes (pass 1 fits the mean and std on the training
-audio, pass 2 normalizes, frames, chunks and writes), one file in memory at a time, so a corpus far
-larger than memory (Blizzard: ~69 GB of float32 samples) can be prepared. Other specs are small
-(music, handwriting, the synthetic sets): they are loaded, then written.
 
 Reading (:func:`open_prepared`, the ``prepared:DIR`` spec) keeps only the offsets in memory (8
 bytes a sequence). A sequence is read with one positioned read, not through a mapping, so pages
 a process has read do not stay in its resident memory; training batches are read and padded by
 ``torch.utils.data.DataLoader`` workers in the order the trainer asks for (seeded, so a resumed run
 reads the same batches). The folder is written under a temporary name and renamed at the end:
-an interrupted ``prepare`` leaves no folder that looks complete.
+an interrupted write leaves no folder that looks complete.
+
+The reader trusts nothing in the folder. ``index.json`` is read through the guarded opener of
+:mod:`pyro_vrnn.data.files` and nested at most :data:`MAX_INDEX_DEPTH` deep; every file it names
+must lie inside the folder (no absolute path, no ``..``, no symbolic link leading out), is opened by
+the guarded opener (a FIFO or a device is refused at once; ``max_bytes`` bounds each file) and is
+checked against the index: ``x_dim`` a whole number equal to the values' columns and to the
+normalizer's size, offsets whole numbers rising from 0 to the values' rows, counts equal to the
+files'. Every problem is a :class:`DataError` naming the file and the field of the index.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,17 +39,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .audio import read_audio, waveform_to_frames
-from .base import SPLITS, SequenceDataset, handle_error
+from . import options
+from .base import KINDS, SPLITS, SequenceDataset
 from .batching import pad_batch
 from .errors import DataError
+from .files import MAX_FILE_BYTES, byte_limit, open_input, read_input
+from .locations import resolve_data_path
 from .normalization import Normalizer
-from .speech import check_utterance, discover_speech_files
 
 FORMAT = "pyro-vrnn-prepared/1"
 INDEX = "index.json"
 DTYPE = np.dtype("<f4")
 DEFAULT_WORKERS = 2
+#: deepest nesting of arrays/objects accepted in ``index.json`` (a written one has 3 or 4): deeper is a
+#: DataError, never a RecursionError
+MAX_INDEX_DEPTH = 32
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # a string (skipped whole) or a bracket
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -136,110 +145,185 @@ def write_prepared(out, *, name: str, kind: str, normalizer: Normalizer, splits:
     return out
 
 
-def _stream_speech(path, out, *, name, frame_size=200, chunk_frames=40, test_chunking="utterance",
-                   valid_fraction=0.05, test_fraction=0.05, seed=0, max_files=None, on_error="raise",
-                   overwrite=False, source=None) -> Path:
-    """:func:`~pyro_vrnn.data.load_speech`'s dataset, written without holding the corpus in memory.
-
-    Pass 1 reads every file once (sample rate, length, and the training files' sums for the global
-    mean/std); pass 2 reads them again, normalizes, frames, chunks and writes. The result equals
-    ``load_speech(path, ...)`` value for value (``tests/test_prepared.py`` pins it)."""
-    if test_chunking not in ("utterance", "chunks"):
-        raise DataError(f"test_chunking must be 'utterance' or 'chunks', got {test_chunking!r}")
-    if frame_size < 1 or (chunk_frames is not None and chunk_frames < 1):
-        raise DataError(f"frame_size and chunk_frames must be >= 1 (got {frame_size}, {chunk_frames})")
-    if on_error not in ("raise", "skip"):
-        raise DataError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    path = os.fspath(path)
-    files, layout = discover_speech_files(path, valid_fraction, test_fraction, seed)
-    kept = {split: [] for split in SPLITS}  # (file, number of samples)
-    sample_rate, rate_source = None, None
-    for split in SPLITS:
-        for file in files[split][:max_files]:
-            try:
-                wave, rate = read_audio(file)
-                sample_rate, rate_source = check_utterance(file, wave, rate, frame_size, sample_rate, rate_source)
-            except DataError as error:
-                handle_error(error, on_error)
-                continue
-            kept[split].append((file, len(wave)))
-        if not kept[split]:
-            raise DataError(f"no readable audio in the {split} split", path)
-    normalizer = Normalizer.fit_global((read_audio(f)[0] for f, _ in kept["train"]), x_dim=frame_size)
-    mean, std = float(normalizer.shift[0]), float(normalizer.scale[0])
-
-    def chunked(split):
-        return chunk_frames is not None and (split == "train" or test_chunking == "chunks")
-
-    def lengths(split):
-        out_lengths = []
-        for _, n in kept[split]:
-            frames = n // frame_size
-            if chunked(split):
-                out_lengths += [chunk_frames] * (frames // chunk_frames)
-            elif frames:
-                out_lengths.append(frames)
-        if not out_lengths:
-            raise DataError(f"the {split} split yields no sequences: its audio is shorter than "
-                            f"{'one chunk' if chunked(split) else 'one frame'}", path)
-        return out_lengths
-
-    def sequences(split):
-        for file, _ in kept[split]:
-            frames = waveform_to_frames((np.asarray(read_audio(file)[0], dtype=np.float64) - mean) / std, frame_size)
-            if chunked(split):
-                yield from (frames[i:i + chunk_frames] for i in range(0, len(frames) - chunk_frames + 1, chunk_frames))
-            elif len(frames):
-                yield frames
-
-    seconds = frame_size * (chunk_frames or 0) / sample_rate
-    info = {"source": path, "layout": layout, "files": ", ".join(f"{s} {len(kept[s])}" for s in SPLITS),
-            "sample_rate": sample_rate,
-            "frame_size": f"{frame_size} samples ({1000 * frame_size / sample_rate:.1f} ms), non-overlapping",
-            "train_chunking": (f"chunks of {chunk_frames} frames ({seconds:.3g} s), shorter tails dropped"
-                               if chunk_frames is not None else "whole utterances"),
-            "test_chunking": ("whole utterances (partial last frame dropped)" if not chunked("test")
-                              else f"chunks of {chunk_frames} frames ({seconds:.3g} s), like training"),
-            "audio_seconds": ", ".join(f"{s} {sum(n for _, n in kept[s]) / sample_rate:.1f}" for s in SPLITS)}
-    splits = {split: (lengths(split), sequences(split)) for split in SPLITS}
-    return write_prepared(out, name=name, kind="speech", normalizer=normalizer, splits=splits, info=info,
-                          source=source, overwrite=overwrite)
-
-
-def prepare(spec: str, out, *, overwrite: bool = False, **options) -> Path:
-    """Write dataset ``spec`` (any :func:`~pyro_vrnn.data.load_dataset` spec and its ``options``) as a
-    prepared corpus in folder ``out``; returns the folder. ``speech:FOLDER`` streams (see the module
-    docstring); other specs are loaded first."""
-    from .registry import load_dataset, resolve_data_path  # the registry itself opens prepared corpora
-
-    source = {"data": spec, "data_options": dict(options)}
-    kind, sep, path = spec.partition(":") if isinstance(spec, str) else ("", "", "")
-    if kind == "prepared":
-        raise DataError(f"{spec} is already a prepared corpus")
-    if sep and kind == "speech" and path:
-        return _stream_speech(resolve_data_path(path, kind), out, name=spec, overwrite=overwrite, source=source,
-                              **options)
-    dataset = load_dataset(spec, **options)
-    splits = {split: ([len(s) for s in dataset.split(split)], (s.numpy() for s in dataset.split(split)))
-              for split in SPLITS}
-    return write_prepared(out, name=dataset.name, kind=dataset.kind, normalizer=dataset.normalizer, splits=splits,
-                          info=dataset.info, source=source, synthetic=dataset.synthetic, overwrite=overwrite)
-
-
 # ------------------------------------------------------------------------------------------ reading
-def _npy_layout(path: Path):
-    """``(shape, dtype, data offset)`` of a ``.npy`` file, from its header."""
+def _shown(value, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a value quoted in an error, never a file's bytes."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _json_depth_exceeds(text: str, limit: int) -> bool:
+    """Whether ``text`` nests arrays/objects deeper than ``limit`` (strings skipped), found without
+    parsing: the parser recurses once a level and would raise ``RecursionError`` on a deep nest."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in "]}":
+            depth -= 1
+    return False
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_index(index_path: Path) -> dict:
+    """The parsed ``index.json``: opened by the guarded opener (a regular file of at most
+    ``MAX_FILE_BYTES["json"]``), UTF-8, nested at most :data:`MAX_INDEX_DEPTH` levels, without
+    ``NaN``/``Infinity``, a JSON object. Anything else is a :class:`DataError` naming the file."""
+    raw = read_input(index_path, "json")
     try:
-        with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(f)
-            return shape, dtype, f.tell(), fortran
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError("unreadable index (not UTF-8 text)", index_path) from None
+    if _json_depth_exceeds(text, MAX_INDEX_DEPTH):
+        raise DataError(f"unreadable index (nested deeper than {MAX_INDEX_DEPTH} levels)", index_path)
+    try:
+        index = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:
+        raise DataError(f"unreadable index ({str(error)[:200]})", index_path) from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        got = _shown(index.get("format")) if isinstance(index, dict) else f"a JSON {type(index).__name__}"
+        raise DataError(f"not a prepared-corpus index (expected format {FORMAT!r}, got {got})", index_path, "format")
+    return index
+
+
+def _whole(value, index_path, field: str, minimum: int = 1) -> int:
+    """``value`` if it is a whole number >= ``minimum`` (not a bool, a float or a string), else :class:`DataError`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise DataError(f"must be a whole number >= {minimum}, got {_shown(value)}", index_path, field)
+    return value
+
+
+def _mapping(index: dict, key: str, index_path, field: str, required: bool = True) -> dict:
+    value = index.get(key) if required or key in index else {}
+    if not isinstance(value, dict):
+        missing = key not in index
+        raise DataError("missing" if missing else f"must be a JSON object, got {_shown(value)}", index_path, field)
+    return value
+
+
+def _finite_number(value) -> bool:
+    """Whether ``value`` (parsed JSON) is a finite real number, as float64 holds it: not a bool, not a string."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond float64
+        return False
+
+
+def _real_list(value, x_dim: int, index_path, field: str, positive: bool = False) -> list:
+    """``value`` if it is a list of ``x_dim`` finite real numbers (``> 0`` with ``positive``)."""
+    if not isinstance(value, list) or len(value) != x_dim:
+        size = f"a list of {len(value)}" if isinstance(value, list) else _shown(value)
+        raise DataError(f"must be a list of x_dim = {x_dim} numbers (one per dimension), got {size}", index_path, field)
+    for d, v in enumerate(value):
+        if not _finite_number(v) or (positive and v <= 0):
+            raise DataError(f"must hold finite numbers{' > 0' if positive else ''}; entry {d} is {_shown(v)}",
+                            index_path, field)
+    return value
+
+
+def corpus_file(folder: Path, name, index_path, field: str) -> Path:
+    """The file ``name`` (a relative path from ``index.json``) inside ``folder``, checked before it
+    is opened: no absolute path, no ``..``, no symbolic link that leads out of the folder. The error
+    names the field and the path as written in the index; the file is not opened."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise DataError(f"must name a file in the corpus folder, got {_shown(name)}", index_path, field)
+    parts = name.replace("\\", "/").split("/")
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or ".." in parts:
+        raise DataError(f"names {_shown(name)}, outside the corpus folder; a prepared corpus names only files "
+                        "inside its own folder (no absolute path, no '..')", index_path, field)
+    path = folder / name
+    base = os.path.realpath(folder)
+    if os.path.commonpath([base, os.path.realpath(path)]) != base:
+        raise DataError(f"names {_shown(name)}, which leads outside the corpus folder through a symbolic link",
+                        index_path, field)
+    return path
+
+
+def _check_split_entry(folder: Path, split: str, entry, index_path) -> dict:
+    """The ``splits.SPLIT`` entry of the index, every field checked: ``values`` and ``offsets`` files
+    inside the folder, ``num_sequences`` and ``num_steps`` whole numbers with ``1 <= num_sequences <=
+    num_steps`` (every sequence has at least one step)."""
+    field = f"splits.{split}"
+    if not isinstance(entry, dict):
+        raise DataError(f"must be a JSON object, got {_shown(entry)}", index_path, field)
+    for key in ("values", "offsets", "num_sequences", "num_steps"):
+        if key not in entry:
+            raise DataError("missing", index_path, f"{field}.{key}")
+    num_sequences = _whole(entry["num_sequences"], index_path, f"{field}.num_sequences")
+    num_steps = _whole(entry["num_steps"], index_path, f"{field}.num_steps")
+    if num_sequences > num_steps:
+        raise DataError(f"{num_sequences} sequences cannot fit in {field}.num_steps = {num_steps} steps (each "
+                        "sequence has at least one)", index_path, f"{field}.num_sequences")
+    return {"values": corpus_file(folder, entry["values"], index_path, f"{field}.values"),
+            "offsets": corpus_file(folder, entry["offsets"], index_path, f"{field}.offsets"),
+            "num_sequences": num_sequences, "num_steps": num_steps}
+
+
+def _open_npy(path: Path, field: str, max_bytes):
+    """Open a ``.npy`` file by the guarded opener (a regular file within ``max_bytes``) and read its
+    header: ``(file, shape, dtype, fortran_order, data offset)``. The header is checked for what a
+    reader relies on; the file's bytes never appear in an error."""
+    try:
+        f = open_input(path, "npy", max_bytes)
+    except DataError as error:
+        raise DataError(error.reason, path, field) from None
+    try:
+        version = np.lib.format.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if not all(isinstance(n, int) and n >= 0 for n in shape):
+            raise ValueError
+        return f, shape, dtype, fortran, f.tell()
     except OSError as error:
-        raise DataError(f"cannot read ({error.strerror or error})", path) from None
-    except ValueError as error:
-        raise DataError(f"not a .npy file ({error})", path) from None
+        f.close()
+        raise DataError(f"cannot read ({error.strerror or 'I/O error'})", path, field) from None
+    except (ValueError, TypeError, SyntaxError):
+        f.close()
+        raise DataError("not a .npy file (its header is not a NumPy 1.0/2.0 array header)", path, field) from None
+    except BaseException:
+        f.close()
+        raise
+
+
+def _check_size(f, path: Path, field: str, data_offset: int, shape, dtype) -> None:
+    expected = data_offset + math.prod(shape) * dtype.itemsize
+    size = os.fstat(f.fileno()).st_size
+    if size != expected:
+        raise DataError(f"{'truncated' if size < expected else 'too long'}: {size} bytes, the header "
+                        f"{shape} {dtype} promises {expected}", path, field)
+
+
+def _read_offsets(path: Path, field: str, max_bytes, num_sequences: int, rows: int) -> np.ndarray:
+    """The ``(num_sequences + 1,)`` offsets: whole numbers (an integer array, not floats), starting at
+    0, rising by at least 1, ending at ``rows`` (the values' rows)."""
+    f, shape, dtype, fortran, data_offset = _open_npy(path, field, max_bytes)
+    with f:
+        if dtype.kind not in "iu":
+            raise DataError(f"offsets must be whole numbers (an integer array), got {dtype} values", path, field)
+        if len(shape) != 1 or shape[0] != num_sequences + 1:
+            raise DataError(f"expected {num_sequences + 1} offsets (num_sequences + 1), got shape {shape}",
+                            path, field)
+        _check_size(f, path, field, data_offset, shape, dtype)
+        raw = f.read(shape[0] * dtype.itemsize)
+    offsets = np.frombuffer(raw, dtype=dtype)
+    if offsets.min() < 0 or offsets.max() > rows:
+        raise DataError(f"offsets must lie within 0..{rows} (the values' rows), got {offsets.min()}..{offsets.max()}",
+                        path, field)
+    offsets = offsets.astype(np.int64)
+    if offsets[0] != 0 or offsets[-1] != rows or (np.diff(offsets) < 1).any():
+        raise DataError(f"offsets must rise from 0 to {rows} (the values' rows) by at least 1", path, field)
+    return offsets
 
 
 class _PaddedBatches(torch.utils.data.Dataset):
@@ -257,28 +341,29 @@ class PreparedSplit(Sequence):
 
     ``split[i]`` reads sequence ``i`` from disk; ``split.lengths`` (an ``(N,)`` int64 array) comes
     from the offsets without reading any values; :meth:`batches` pads index lists into batches in
-    ``DataLoader`` workers."""
+    ``DataLoader`` workers. ``entry`` is the split's entry of ``index.json``; every field of it is
+    checked against the files (see :func:`open_prepared`). Every file is opened by the guarded
+    opener, bounded by ``max_bytes`` (default ``MAX_FILE_BYTES["npy"]``)."""
 
-    def __init__(self, folder: Path, split: str, entry: dict, x_dim: int, workers: int = DEFAULT_WORKERS):
+    def __init__(self, folder: Path, split: str, entry: dict, x_dim: int, workers: int = DEFAULT_WORKERS,
+                 max_bytes: int | None = None):
         self.folder, self.name, self.x_dim, self.workers = Path(folder), split, int(x_dim), int(workers)
-        self.values_path = self.folder / entry["values"]
-        offsets_path = self.folder / entry["offsets"]
-        shape, dtype, self.data_offset, fortran = _npy_layout(self.values_path)
-        if dtype != DTYPE or fortran or len(shape) != 2 or shape[1] != self.x_dim:
-            raise DataError(f"expected a C-ordered (steps, {self.x_dim}) float32 array, got {dtype} {shape}",
-                            self.values_path)
-        needed = self.data_offset + shape[0] * shape[1] * DTYPE.itemsize
-        if os.path.getsize(self.values_path) < needed:
-            raise DataError(f"truncated: {os.path.getsize(self.values_path)} bytes, the header promises {needed}",
-                            self.values_path)
-        try:
-            offsets = np.load(offsets_path)
-        except (OSError, ValueError) as error:
-            raise DataError(f"unreadable offsets ({error})", offsets_path) from None
-        if offsets.ndim != 1 or len(offsets) < 1 or offsets[0] != 0 or offsets[-1] != shape[0] \
-                or (np.diff(offsets) < 1).any():
-            raise DataError(f"offsets must rise from 0 to {shape[0]} (the values' rows) by at least 1", offsets_path)
-        self.offsets = offsets.astype(np.int64)
+        self.max_bytes = byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["npy"])
+        index_path = self.folder / INDEX
+        entry = _check_split_entry(self.folder, split, entry, index_path)
+        self.values_path, self.values_field = entry["values"], f"splits.{split}.values"
+        f, shape, dtype, fortran, self.data_offset = _open_npy(self.values_path, self.values_field, self.max_bytes)
+        with f:
+            if dtype != DTYPE or fortran or len(shape) != 2 or shape[1] != self.x_dim:
+                raise DataError(f"expected a C-ordered (steps, {self.x_dim}) float32 array (x_dim = {self.x_dim}), "
+                                f"got {dtype} {shape}", self.values_path, self.values_field)
+            if shape[0] != entry["num_steps"]:
+                raise DataError(f"holds {shape[0]} rows, but splits.{split}.num_steps in {INDEX} says "
+                                f"{entry['num_steps']}", self.values_path, self.values_field)
+            _check_size(f, self.values_path, self.values_field, self.data_offset, shape, dtype)
+        self.offsets_path = entry["offsets"]
+        self.offsets = _read_offsets(self.offsets_path, f"splits.{split}.offsets", self.max_bytes,
+                                     entry["num_sequences"], shape[0])
 
     @property
     def lengths(self) -> np.ndarray:
@@ -293,13 +378,21 @@ class PreparedSplit(Sequence):
         out = np.empty((stop - start, self.x_dim), dtype=DTYPE)
         f.seek(self.data_offset + start * self.x_dim * DTYPE.itemsize)
         if f.readinto(memoryview(out).cast("B")) != out.nbytes:
-            raise DataError(f"truncated while reading {self.name} sequence {i}", self.values_path)
+            raise DataError(f"truncated while reading {self.name} sequence {i}", self.values_path, self.values_field)
+        if not np.isfinite(out).all():
+            step = int(np.argwhere(~np.isfinite(out))[0, 0])
+            raise DataError(f"NaN or Inf value in {self.name} sequence {i}, step {step}", self.values_path,
+                            self.values_field)
         return torch.from_numpy(out)
 
     def read(self, indices) -> list:
-        """The sequences ``indices`` (one open file, one positioned read each)."""
+        """The sequences ``indices`` (one guarded open, one positioned read each)."""
         n = len(self)
-        with open(self.values_path, "rb", buffering=0) as f:
+        try:
+            f = open_input(self.values_path, "npy", self.max_bytes)
+        except DataError as error:
+            raise DataError(error.reason, self.values_path, self.values_field) from None
+        with f:
             return [self._read_one(f, self._check_index(i, n)) for i in indices]
 
     @staticmethod
@@ -342,31 +435,84 @@ class PreparedDataset(SequenceDataset):
         return "\n".join(lines)
 
 
-def open_prepared(path, name: str | None = None, workers: int = DEFAULT_WORKERS) -> PreparedDataset:
+def _check_index_fields(index: dict, folder: Path, index_path: Path):
+    """``(kind, x_dim, normalizer, synthetic, info, source)`` from an index whose every field used is
+    checked for type, range and agreement (the split entries are checked by :class:`PreparedSplit`)."""
+    if "x_dim" not in index:
+        raise DataError("missing", index_path, "x_dim")
+    x_dim = _whole(index["x_dim"], index_path, "x_dim")
+    kind = index.get("kind")
+    if kind not in KINDS:
+        raise DataError(f"must be one of {KINDS}, got {_shown(kind)}", index_path, "kind")
+    if index.get("dtype", DTYPE.str) != DTYPE.str:
+        raise DataError(f"must be {DTYPE.str!r} (little-endian float32), got {_shown(index['dtype'])}", index_path,
+                        "dtype")
+    synthetic = index.get("synthetic", False)
+    if not isinstance(synthetic, bool):
+        raise DataError(f"must be true or false, got {_shown(synthetic)}", index_path, "synthetic")
+    norm = _mapping(index, "normalizer", index_path, "normalizer")
+    for key in ("shift", "scale"):
+        if key not in norm:
+            raise DataError("missing", index_path, f"normalizer.{key}")
+    description = norm.get("description", "affine")
+    if not isinstance(description, str):
+        raise DataError(f"must be a string, got {_shown(description)}", index_path, "normalizer.description")
+    normalizer = Normalizer(_real_list(norm["shift"], x_dim, index_path, "normalizer.shift"),
+                            _real_list(norm["scale"], x_dim, index_path, "normalizer.scale", positive=True),
+                            description)
+    info = _mapping(index, "info", index_path, "info", required=False)
+    source = _mapping(index, "source", index_path, "source", required=False)
+    prepared_from = source.get("data", index.get("name", "?"))
+    if not isinstance(prepared_from, str):
+        raise DataError(f"must be a string, got {_shown(prepared_from)}", index_path,
+                        "source.data" if "data" in source else "name")
+    return kind, x_dim, normalizer, synthetic, info, prepared_from
+
+
+def _check_distinct_files(splits: dict, index_path: Path) -> None:
+    """No two of the six files a corpus names are one file (a test split reading the training values)."""
+    seen = {}
+    for split_name, split in splits.items():
+        for field, path in ((f"splits.{split_name}.values", split.values_path),
+                            (f"splits.{split_name}.offsets", split.offsets_path)):
+            real = os.path.realpath(path)
+            if real in seen:
+                raise DataError(f"names the same file as {seen[real]}; each split has files of its own", index_path,
+                                field)
+            seen[real] = field
+
+
+def open_prepared(path, name: str | None = None, workers: int = DEFAULT_WORKERS,
+                  max_bytes: int | None = None) -> PreparedDataset:
     """Open the prepared corpus in folder ``path`` (see the module docstring); nothing but the
-    offsets is read. ``workers``: DataLoader processes that read training batches (0 = none)."""
-    folder = Path(path)
+    offsets is read. ``workers``: DataLoader processes that read training batches (0 = none).
+    ``max_bytes``: the largest values or offsets file opened (default ``MAX_FILE_BYTES["npy"]``).
+
+    The index is not trusted: it is read by the guarded opener and depth-limited
+    (:func:`read_index`); every file it names must lie inside the folder (:func:`corpus_file`) and
+    is opened by the guarded opener (a FIFO or device is refused at once); every field is checked for
+    type, range and agreement with the others and with the files (``x_dim`` a whole number >= 1 equal
+    to the values' columns and the normalizer's size; offsets whole numbers rising from 0 to the
+    values' rows; counts equal to the files'). Any problem is a :class:`DataError` naming the file
+    and the field. A relative ``path`` not found is looked up under ``$PYRO_VRNN_DATA``."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise DataError(f"workers must be a whole number >= 0, got {_shown(workers)}")
+    name = options.name(name)
+    max_bytes = byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["npy"])
+    folder = Path(resolve_data_path(path, "prepared"))
     index_path = folder / INDEX
-    if not index_path.is_file():
+    if not folder.is_dir() or not os.path.lexists(index_path):
         raise DataError(f"not a prepared corpus (no {INDEX}); write one with 'pyro-vrnn prepare'", folder)
-    try:
-        index = json.loads(index_path.read_text())
-    except (OSError, ValueError) as error:
-        raise DataError(f"unreadable index ({error})", index_path) from None
-    if not isinstance(index, dict) or index.get("format") != FORMAT:
-        raise DataError(f"not a prepared-corpus index (expected format {FORMAT!r})", index_path)
-    if not (isinstance(workers, int) and workers >= 0):
-        raise DataError(f"workers must be an integer >= 0, got {workers!r}")
-    try:
-        normalizer = Normalizer(index["normalizer"]["shift"], index["normalizer"]["scale"],
-                                index["normalizer"].get("description", "affine"))
-        splits = {s: PreparedSplit(folder, s, index["splits"][s], index["x_dim"], workers) for s in SPLITS}
-        source = index.get("source", {}).get("data", index.get("name"))
-        return PreparedDataset(name=name or f"prepared:{folder}", kind=index["kind"], normalizer=normalizer,
-                               synthetic=bool(index.get("synthetic")),
-                               info={"prepared_from": source, **index.get("info", {})}, **splits)
-    except (KeyError, TypeError) as error:
-        raise DataError(f"index lacks or mangles {error}", index_path) from None
+    index = read_index(index_path)
+    kind, x_dim, normalizer, synthetic, info, prepared_from = _check_index_fields(index, folder, index_path)
+    entries = _mapping(index, "splits", index_path, "splits")
+    for split in SPLITS:
+        if split not in entries:
+            raise DataError("missing", index_path, f"splits.{split}")
+    splits = {s: PreparedSplit(folder, s, entries[s], x_dim, workers, max_bytes) for s in SPLITS}
+    _check_distinct_files(splits, index_path)
+    return PreparedDataset(name=name or f"prepared:{folder}", kind=kind, normalizer=normalizer, synthetic=synthetic,
+                           info={**info, "prepared_from": prepared_from}, **splits)
 
 
 # ------------------------------------------------------------------------------------ any container
@@ -383,4 +529,3 @@ def load_batches(sequences, index_lists):
     if batches is not None:
         return batches(index_lists)
     return (pad_batch([sequences[i] for i in idx]) if len(idx) else None for idx in index_lists)
-

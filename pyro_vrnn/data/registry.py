@@ -11,8 +11,10 @@
 
 A relative ``PATH`` that does not exist is looked up under ``$PYRO_VRNN_DATA`` (first as given, then
 under ``$PYRO_VRNN_DATA/KIND/``), so ``PYRO_VRNN_DATA=/data load_dataset("music:jsb_chorales.pickle")``
-finds ``/data/music/jsb_chorales.pickle``. A path looked up there must stay inside it:
-``music:../../etc/x`` is not searched for above ``$PYRO_VRNN_DATA``.
+finds ``/data/music/jsb_chorales.pickle``; the per-format loaders follow the same rule
+(:mod:`pyro_vrnn.data.locations`). A path looked up there must stay inside it:
+``music:../../etc/x`` is not searched for above ``$PYRO_VRNN_DATA``. :func:`resolved_spec` gives the
+spec with its ``PATH`` as found (absolute), for a run folder to record beside the spec as typed.
 
 Loader options are checked by the loaders (a :class:`DataError` naming the option, the value and
 what is allowed); running out of memory while loading is a :class:`DataError` too, not advice about
@@ -24,13 +26,13 @@ import os
 
 from .errors import DataError
 from .handwriting import load_handwriting, load_iam_ondb, load_stroke3
+from .locations import resolve_data_path
 from .music import load_music
 from .prepared import open_prepared
 from .series import load_series
 from .speech import load_speech
 from .synthetic import synthetic_handwriting, synthetic_music, synthetic_speech
 
-DATA_ENV_VAR = "PYRO_VRNN_DATA"
 OFFLINE_DATASETS = ["handwriting-synthetic", "speech-synthetic", "music-synthetic"]
 _OFFLINE_BUILDERS = {
     "handwriting-synthetic": synthetic_handwriting,
@@ -59,35 +61,6 @@ def _allocation_failed(error):
     """A ``MemoryError``, or torch's allocator reporting it could not allocate."""
     return isinstance(error, MemoryError) or any(text in str(error).lower() for text in (
         "out of memory", "can't allocate memory", "cannot allocate memory"))
-
-
-def _inside(path, folder):
-    """Whether ``path`` stays inside ``folder`` once ``..`` and ``.`` are resolved (lexically: a
-    symbolic link inside the data folder may point elsewhere, as the user set it up)."""
-    folder = os.path.normpath(os.path.abspath(folder))
-    return os.path.commonpath([folder, os.path.normpath(os.path.abspath(path))]) == folder
-
-
-def resolve_data_path(path, kind=None):
-    """``path`` if it exists; else, when relative, the first existing of ``$PYRO_VRNN_DATA/path`` and
-    ``$PYRO_VRNN_DATA/kind/path``. Raises :class:`DataError` listing the places tried."""
-    path = os.path.expanduser(os.fspath(path))
-    tried = [path]
-    if os.path.lexists(path):
-        return path
-    root = os.environ.get(DATA_ENV_VAR)
-    if root and not os.path.isabs(path):
-        bases = [root] + ([os.path.join(root, kind)] if kind else [])
-        for base in bases:
-            candidate = os.path.join(base, path)
-            if not _inside(candidate, base):
-                raise DataError(f"a path looked up under ${DATA_ENV_VAR} must stay inside it; {path!r} leaves "
-                                f"{base!r} (give an absolute path, or one relative to the current folder)", path)
-            tried.append(candidate)
-            if os.path.lexists(candidate):
-                return candidate
-    hint = "" if root else f" (set ${DATA_ENV_VAR} to look relative paths up in a data folder)"
-    raise DataError(f"no such file or folder; tried {tried}{hint}", path)
 
 
 def load_dataset(spec, **kwargs):
@@ -122,3 +95,19 @@ def load_dataset(spec, **kwargs):
             raise
         raise DataError("out of memory while loading this data (the data are larger than this machine's memory; "
                         "a part of it, e.g. --data-option max_files=N for speech, may fit)", resolved) from None
+
+
+def resolved_spec(spec):
+    """``spec`` with its ``PATH`` replaced by the absolute path it is found at (the lookup of
+    :func:`load_dataset`): ``"music:jsb_chorales.pickle"`` -> ``"music:/data/music/jsb_chorales.pickle"``
+    under ``PYRO_VRNN_DATA=/data``. An offline name is returned unchanged. Raises :class:`DataError`
+    for an unknown spec or a path that is not found."""
+    if not isinstance(spec, str) or not spec:
+        raise DataError(f"dataset spec must be a non-empty string, got {spec!r}")
+    if spec in _OFFLINE_BUILDERS:
+        return spec
+    kind, sep, path = spec.partition(":")
+    if not sep or kind not in _FILE_LOADERS or not path:
+        raise DataError(f"unknown dataset {spec!r}: expected one of {OFFLINE_DATASETS} or KIND:PATH with "
+                        f"KIND in {list(DATA_KINDS)}")
+    return f"{kind}:{os.path.abspath(resolve_data_path(path, kind))}"

@@ -51,6 +51,7 @@ from .base import ON_ERROR, SPLITS, SequenceDataset, handle_error, split_folders
 from .errors import DataError
 from .files import MAX_EXPANDED_BYTES, MAX_FILE_BYTES, byte_limit, read_input, too_large
 from .handwriting import read_npz_arrays
+from .locations import resolve_data_path
 from .normalization import Normalizer
 
 TABLE_EXTENSIONS = (".csv", ".tsv")
@@ -476,8 +477,6 @@ def _read_source(path, reader, settings, on_error, max_bytes, expanded_limit):
             return groups, "one file", ".npy array"
         return groups, "one file", "CSV/TSV long form" + "".join(
             f", {option}={settings[option]}" for option in ("id_column", "time_column") if settings[option])
-    if not os.path.lexists(path):
-        raise DataError("no such file or folder", path)
     raise DataError(f"series data must be a {', '.join(FOLDER_EXTENSIONS + ('.npz',))} file or a folder of them", path)
 
 
@@ -486,7 +485,8 @@ def load_series(path, id_column=None, time_column=None, columns=None, delimiter=
                 max_bytes=None, max_expanded_bytes=None):
     """Load tabular time series (see the module docstring for the sources, splits and values).
 
-    :param path: a ``.csv``/``.tsv``, ``.npy`` or ``.npz`` file, or a folder of CSV/TSV/``.npy`` files.
+    :param path: a ``.csv``/``.tsv``, ``.npy`` or ``.npz`` file, or a folder of CSV/TSV/``.npy`` files;
+        a relative path not found is looked up under ``$PYRO_VRNN_DATA`` (:mod:`pyro_vrnn.data.locations`).
     :param str id_column: the CSV column naming each row's sequence (one sequence without it).
     :param str time_column: the CSV column ordering each sequence's rows (file order without it).
     :param columns: the CSV feature columns (a list, or ``"a,b"``); all other columns without it.
@@ -503,7 +503,6 @@ def load_series(path, id_column=None, time_column=None, columns=None, delimiter=
     :returns: :class:`SequenceDataset` of kind ``"series"``, sequences ``(T, D)`` normalized, with
         ``emission`` ``"bernoulli"`` (every column 0/1; identity normalizer) or ``"normal"``.
     """
-    path = os.fspath(path)
     settings = {"id_column": _column("id_column", id_column), "time_column": _column("time_column", time_column),
                 "columns": _columns(columns), "delimiter": _delimiter(delimiter),
                 "missing": options.one_of("missing", missing, MISSING)}
@@ -514,6 +513,7 @@ def load_series(path, id_column=None, time_column=None, columns=None, delimiter=
     name = options.name(name)
     expanded_limit = byte_limit("max_expanded_bytes", max_expanded_bytes, MAX_EXPANDED_BYTES)
     settings["max_bytes"] = byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["table"])
+    path = resolve_data_path(path, "series")
     reader = _Reader(settings, expanded_limit)
     groups, layout, source_format = _read_source(path, reader, settings, on_error, max_bytes, expanded_limit)
     try:

@@ -25,6 +25,7 @@ from .audio import AUDIO_EXTENSIONS, read_audio, waveform_to_frames
 from .base import ON_ERROR, SequenceDataset, handle_error, split_indices, to_tensors
 from .errors import DataError
 from .files import MAX_FILE_BYTES, byte_limit
+from .locations import resolve_data_path
 from .normalization import Normalizer
 
 TEST_CHUNKINGS = ("utterance", "chunks")
@@ -162,7 +163,8 @@ def load_speech(path, frame_size=200, chunk_frames=40, test_chunking="utterance"
                 test_fraction=0.05, seed=0, max_files=None, on_error="raise", name=None, max_bytes=None):
     """Load a folder of speech audio (WAV, FLAC, NIST SPHERE) as framed, normalized sequences.
 
-    :param path: folder (see module docstring for the layouts recognised).
+    :param path: folder (see module docstring for the layouts recognised); a relative path not found
+        is looked up under ``$PYRO_VRNN_DATA`` (:mod:`pyro_vrnn.data.locations`).
     :param int frame_size: samples per frame ``F`` (= ``x_dim``); 200 in the VRNN paper.
     :param int chunk_frames: frames per training chunk (40 = 0.5 s at 16 kHz); ``None`` for whole
         utterances.
@@ -175,7 +177,6 @@ def load_speech(path, frame_size=200, chunk_frames=40, test_chunking="utterance"
 
     Every option is checked before any file is read (:mod:`pyro_vrnn.data.options`).
     """
-    path = os.fspath(path)
     frame_size = options.whole_number("frame_size", frame_size, minimum=1)
     chunk_frames = options.whole_number("chunk_frames", chunk_frames, minimum=1, allow_none=True)
     test_chunking = options.one_of("test_chunking", test_chunking, TEST_CHUNKINGS)
@@ -185,6 +186,7 @@ def load_speech(path, frame_size=200, chunk_frames=40, test_chunking="utterance"
     on_error = options.one_of("on_error", on_error, ON_ERROR)
     name = options.name(name)
     max_bytes = byte_limit("max_bytes", max_bytes, MAX_FILE_BYTES["audio"])
+    path = resolve_data_path(path, "speech")
     files, layout = discover_speech_files(path, valid_fraction, test_fraction, seed)
     waveforms = {}
     sample_rate, rate_source = None, None

@@ -8,14 +8,14 @@ figures are saved to files and closed, whatever the backend.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 
 def pyplot():
     """``matplotlib.pyplot``, imported on first use on the Agg backend; if the caller imported pyplot
     already, its backend is left as it is (switching it would stop a notebook's inline figures)."""
-    import sys
-
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:

@@ -24,6 +24,8 @@ import os
 import stat
 from pathlib import Path
 
+import torch
+
 EVALUATION_KEYS = frozenset({"model", "data", "split", "step", "log_likelihood", "elbo"})
 CONFIG_KEYS = frozenset({"version", "model", "data", "training"})
 HISTORY_KEYS = frozenset({"train", "valid"})
@@ -73,8 +75,6 @@ def is_comparison_results(path) -> bool:
 
 def is_samples_file(path) -> bool:
     """Whether ``path`` is a ``samples.pt`` (``reconstruction.pt``, ``primed.pt``) of ``pyro-vrnn sample``."""
-    import torch
-
     try:
         value = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # anything torch cannot read safely is not ours
