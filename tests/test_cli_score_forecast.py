@@ -154,3 +154,15 @@ def test_a_single_series_is_scored_whole_not_cut_into_train_valid_test(sensor_ru
                  "--out", str(out), "--quiet"]) == 0
     rows = read_csv(out)[1]
     assert [int(row["step"]) for row in rows] == list(range(30)) and len({row["sequence"] for row in rows}) == 1
+
+
+def test_sample_draws_a_series_run_one_line_per_feature(sensor_run, tmp_path):
+    run, _ = sensor_run
+    for extra, figure in ((["--num", "2", "--length", "8"], "samples.png"),
+                          (["--prime", "0", "--length", "4"], "primed.png"),
+                          (["--reconstruct", "--num", "1"], "reconstruction.png")):
+        out = tmp_path / figure.split(".")[0]
+        assert main(["sample", str(run), *extra, "--out", str(out), "--quiet"]) == 0
+        assert (out / figure).stat().st_size > 1000
+    primed = torch.load(tmp_path / "primed" / "primed.pt", weights_only=False)["primed"]
+    assert primed[0].shape[1] == 2 and 10 < float(primed[0][:, 0].mean()) < 30  # temperatures, in data units

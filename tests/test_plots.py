@@ -58,7 +58,8 @@ def test_drawing_a_figure_keeps_the_backend_of_a_caller_that_uses_pyplot(tmp_pat
     script = (
         "import matplotlib; matplotlib.use('pdf'); import matplotlib.pyplot\n"
         "from pyro_vrnn.train.curves import plot_history\n"
-        f"plot_history({{'run': {{'train': [{{'step': 1, 'loss': 2.0}}], 'valid': []}}}}, {str(tmp_path / 'h.png')!r})\n"
+        "history = {'run': {'train': [{'step': 1, 'loss': 2.0}], 'valid': []}}\n"
+        f"plot_history(history, {str(tmp_path / 'h.png')!r})\n"
         "print(matplotlib.get_backend())\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -25,7 +25,7 @@ from ..train.outputs import check_sample_folder
 from ..train.runs import load_data, load_run
 from . import plots
 
-DEFAULT_LENGTHS = {"speech": 80, "handwriting": 120, "music": 64}
+DEFAULT_LENGTHS = {"speech": 80, "handwriting": 120, "music": 64, "series": 50}
 
 
 def postprocess(kind: str, x: torch.Tensor) -> torch.Tensor:
@@ -67,8 +67,8 @@ def midi_grid(config: dict, tempo_bpm: float | None = None) -> tuple[int, float]
     frames = options.get("frames_per_second")
     if frames is not None:
         if tempo_bpm is not None:
-            raise ValueError(f"--tempo sets beats a minute on a steps_per_beat grid; this run's steps are 1/{frames:g} s "
-                             "(frames_per_second), written as they are")
+            raise ValueError(f"--tempo sets beats a minute on a steps_per_beat grid; this run's steps are "
+                             f"1/{frames:g} s (frames_per_second), written as they are")
         return 1, 60.0 * float(frames)
     if tempo_bpm is not None and not (0 < float(tempo_bpm) < float("inf")):
         raise ValueError(f"tempo (--tempo) must be a positive number of beats a minute, got {tempo_bpm!r}")
@@ -281,8 +281,9 @@ def prime_run(run_dir, out, prime: str, *, num: int = 4, length: int | None = No
     _check_outputs(out, dataset.kind, "primed", {"primed": primed})
     out.mkdir(parents=True, exist_ok=True)
     source = f"test sequence {prime}" if prime.isdigit() else Path(prime).name
+    marks = ("left of the dashed line", "shaded") if dataset.kind == "series" else ("black", "red")
     figure = plots.plot_primed(dataset.kind, primed, prefix.shape[0], out / "primed.png", sample_rate=rate,
-                               title=f"{config['model']['name']}: {prefix.shape[0]} steps of {source} (black), "
-                                     f"continued for {length} (red)")
+                               title=f"{config['model']['name']}: {prefix.shape[0]} steps of {source} ({marks[0]}), "
+                                     f"continued for {length} ({marks[1]})")
     written = _written(out, dataset.kind, "primed", {"primed": primed}, config, rate, figure, grid)
     return {**written, "prefix_steps": prefix.shape[0]}
