@@ -15,10 +15,11 @@ from .components.nn import MLP, Identity, NoFeatures
 from .components.priors import (ConditionalGaussianPrior, GatedTransitionPrior, LinearGaussianPrior,
                                 StandardNormalPrior)
 from .components.transitions import GRUTransition, IdentityTransition, LSTMTransition
-from .infer import FIVO, SMCEstimate, smc_estimate, smc_log_likelihood
+from .infer import FIVO, SMCEstimate, StepScores, score, smc_estimate, smc_log_likelihood
 from .infer.importance import (ImportanceEstimate, importance_estimate, importance_log_likelihood,
                                importance_log_weights)
 from .models import DMM, RNN, STORN, VRNN, SequenceModel
+from .models.predictive import Forecast, forecast
 from .train.trainer import KLAnnealing, Trainer, fit
 from .version import __version__
 
@@ -28,5 +29,6 @@ __all__ = [
     "LinearGaussianEmission", "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "RNN",
     "SequenceModel", "SmoothingGuide", "StandardNormalPrior", "STORN", "STORNGuide", "VRNN",
     "KLAnnealing", "Trainer", "fit", "importance_estimate", "importance_log_likelihood", "importance_log_weights",
-    "FIVO", "SMCEstimate", "smc_estimate", "smc_log_likelihood",
+    "FIVO", "SMCEstimate", "smc_estimate", "smc_log_likelihood", "StepScores", "score",
+    "Forecast", "forecast",
 ]

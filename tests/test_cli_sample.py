@@ -1,13 +1,14 @@
 """``pyro-vrnn sample --reconstruct`` and ``--prime``: data beside reconstructions, continuations of a
 prefix (a test sequence or a file) with the prefix marked, WAV files for speech."""
 
+import mido
 import numpy as np
 import pytest
 import soundfile
 import torch
 
 from pyro_vrnn.cli import main
-from pyro_vrnn.data import write_wav
+from pyro_vrnn.data import piano_roll_to_midi, read_midi_piano_roll, write_wav
 from pyro_vrnn.train.runs import load_data, load_run
 
 TINY_MODEL = ["--h-dim", "8", "--z-dim", "2", "--feature-dims", "8", "--hidden-dims", "8", "--num-components", "2"]
@@ -92,14 +93,62 @@ def test_prime_with_a_stroke_file_at_temperature_zero_is_deterministic(handwriti
     assert runs[0][0].shape == (5 + 6, 3)
 
 
-def test_prime_and_reconstruct_draw_piano_rolls(tmp_path):
-    run = trained(tmp_path / "music", TINY_MUSIC, "vrnn-normal")
+@pytest.fixture(scope="module")
+def music_run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("runs") / "music"
+    assert main(["train", "--model", "vrnn-normal", *TINY_MUSIC, "--steps", "2", "--out", str(path), "--batch-size",
+                 "2", "--quiet", *TINY_MODEL]) == 0
+    return path
+
+
+def test_prime_and_reconstruct_draw_piano_rolls(music_run, tmp_path):
+    run = music_run
     assert main(["sample", str(run), "--prime", "0", "--length", "4", "--num", "2", "--out", str(tmp_path / "p"),
                  "--quiet"]) == 0
     assert main(["sample", str(run), "--reconstruct", "--out", str(tmp_path / "r"), "--quiet"]) == 0
     primed = torch.load(tmp_path / "p" / "primed.pt", weights_only=False)["primed"]
     assert set(torch.cat(primed).unique().tolist()) <= {0.0, 1.0}
     assert (tmp_path / "r" / "reconstruction.png").stat().st_size > 1000
+    for label in ("data", "reconstruction"):  # each sequence as MIDI too, the roll on the grid
+        rolls = torch.load(tmp_path / "r" / "reconstruction.pt", weights_only=False)[label]
+        for i, roll in enumerate(rolls):
+            np.testing.assert_array_equal(read_midi_piano_roll(tmp_path / "r" / f"{label}_{i}.mid"), roll.numpy())
+
+
+def test_sample_on_a_music_run_writes_each_sample_as_midi_beside_the_figure(music_run, tmp_path):
+    out = tmp_path / "s"
+    assert main(["sample", str(music_run), "--num", "3", "--length", "12", "--tempo", "90", "--out", str(out),
+                 "--quiet"]) == 0
+    saved = torch.load(out / "samples.pt", weights_only=False)
+    assert (out / "samples.png").is_file() and len(saved["samples"]) == 3
+    for i, roll in enumerate(saved["samples"]):  # the same grid: piano roll -> .mid -> piano roll is the identity
+        np.testing.assert_array_equal(read_midi_piano_roll(out / f"sample_{i}.mid", steps_per_beat=4), roll.numpy())
+        tempos = [m.tempo for m in mido.MidiFile(out / f"sample_{i}.mid").tracks[0] if m.type == "set_tempo"]
+        assert tempos == [mido.bpm2tempo(90)]
+    for i, roll in enumerate(saved["real"]):
+        np.testing.assert_array_equal(read_midi_piano_roll(out / f"real_{i}.mid"), roll.numpy())
+    assert saved["samples"][0].sum() > 0  # notes were written, not only silence
+    # sampling again into the same folder replaces its own files; a MIDI file it did not write is left alone
+    assert main(["sample", str(music_run), "--num", "3", "--length", "12", "--out", str(out), "--quiet"]) == 0
+    stranger = tmp_path / "mine"
+    stranger.mkdir()
+    (stranger / "sample_0.mid").write_bytes(b"MThd not ours")
+    assert main(["sample", str(music_run), "--num", "1", "--length", "4", "--out", str(stranger), "--quiet"]) == 2
+    assert (stranger / "sample_0.mid").read_bytes() == b"MThd not ours"
+
+
+def test_prime_continues_a_midi_file_read_on_the_runs_grid(music_run, tmp_path):
+    theme = np.zeros((6, 88), dtype=np.float32)
+    theme[0:2, 39] = theme[2:6, 43] = theme[3:5, 46] = 1  # C4 held, then E4 under a short G4
+    piano_roll_to_midi(theme, tmp_path / "theme.mid", steps_per_beat=4)
+    out = tmp_path / "p"
+    assert main(["sample", str(music_run), "--prime", str(tmp_path / "theme.mid"), "--length", "5", "--num", "2",
+                 "--out", str(out), "--quiet"]) == 0
+    primed = torch.load(out / "primed.pt", weights_only=False)["primed"]
+    assert len(primed) == 2 and all(p.shape == (11, 88) for p in primed)
+    for i, continuation in enumerate(primed):
+        np.testing.assert_array_equal(continuation[:6].numpy(), theme)  # the prefix is the file's roll
+        np.testing.assert_array_equal(read_midi_piano_roll(out / f"primed_{i}.mid"), continuation.numpy())
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -110,6 +159,7 @@ def test_prime_and_reconstruct_draw_piano_rolls(tmp_path):
     (["--reconstruct", "--prime", "0"], "not allowed with argument"),
     (["--temperature", "-1"], "expected a number from 0 to 1000"),
     (["--temperature", "1e300"], "--temperature: expected a number from 0 to 1000, got '1e300'"),
+    (["--tempo", "90"], "--tempo applies to music runs"),
 ])
 def test_bad_sample_options_exit_2_with_one_line(handwriting_run, tmp_path, capsys, argv, message):
     capsys.readouterr()

@@ -76,6 +76,15 @@ LOST_FILE_CASES = {
         lambda r, p: ["sample", str(r), "--num", "1", "--out", str(p.parent)], ("figs/samples.png", b"\x89PNG mine")),
     "sample --out RUN/checkpoint.pt": (lambda r, p: ["sample", str(r), "--num", "1", "--out", str(p)],
                                        ("checkpoint.pt", None)),
+    "score --out RUN/checkpoint.pt": (lambda r, p: ["score", str(r), "--particles", "2", "--out", str(p)],
+                                      ("checkpoint.pt", None)),
+    "score --out the user's CSV": (lambda r, p: ["score", str(r), "--particles", "2", "--out", str(p)],
+                                   ("sensors.csv", b"t,temp\n0,20.5\n")),
+    "forecast --out RUN/config.json": (lambda r, p: ["forecast", str(r), "--horizon", "2", "--num-samples", "2",
+                                                     "--out", str(p)], ("config.json", None)),
+    "forecast --out a scores CSV of score": (
+        lambda r, p: ["forecast", str(r), "--horizon", "2", "--num-samples", "2", "--out", str(p)],
+        ("scores.csv", b"# pyro-vrnn score of run\nsequence,step,log_prob,ess\n")),
     "train into a folder with a foreign config.json": (lambda r, p: [*TRAIN, "--steps", "1", "--out", str(p.parent)],
                                                        ("other/config.json", b'{"lr": 3}')),
     "train --overwrite a folder with a foreign config.json": (

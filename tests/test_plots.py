@@ -1,5 +1,8 @@
 """Plots: handwriting drawn as strokes with pen-up gaps, waveforms and piano rolls saved as PNGs."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -47,3 +50,17 @@ def test_plot_history_and_unknown_kind(tmp_path):
     with pytest.raises(ValueError, match="unknown data kind"):
         plots.draw(ax, "video", np.zeros((2, 2)))
     plt.close(fig)
+
+
+def test_drawing_a_figure_keeps_the_backend_of_a_caller_that_uses_pyplot(tmp_path):
+    """A notebook's inline backend must survive training (which draws training.png): the library picks
+    Agg only when pyplot is not imported yet. Run in a fresh interpreter, whose backend is its own."""
+    script = (
+        "import matplotlib; matplotlib.use('pdf'); import matplotlib.pyplot\n"
+        "from pyro_vrnn.train.curves import plot_history\n"
+        "history = {'run': {'train': [{'step': 1, 'loss': 2.0}], 'valid': []}}\n"
+        f"plot_history(history, {str(tmp_path / 'h.png')!r})\n"
+        "print(matplotlib.get_backend())\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "pdf" and (tmp_path / "h.png").stat().st_size > 1000

@@ -152,13 +152,25 @@ def add_data_args(parser, *, required: bool):
     group = parser.add_argument_group("data")
     group.add_argument("--data", metavar="SPEC", required=required,
                        help="speech-synthetic | handwriting-synthetic | music-synthetic (offline, generated) or "
-                            "KIND:PATH with KIND music (a .pickle of piano rolls), speech (a folder of audio; "
-                            "train*/test* sub-folders become the splits), handwriting (stroke-3 .npz or an "
-                            "IAM-OnDB folder); relative paths are also looked up under $PYRO_VRNN_DATA"
+                            "KIND:PATH with KIND music (a .pickle of piano rolls, a .mid file or a folder of "
+                            "them), speech (a folder of audio; train*/test* sub-folders become the splits), "
+                            "handwriting (stroke-3 .npz or an IAM-OnDB folder), series (a CSV/TSV in long form, "
+                            "a folder of CSV/.npy files, an .npz); relative paths are also looked up under "
+                            "$PYRO_VRNN_DATA"
                             + ("" if required else " (required unless --resume)"))
     group.add_argument("--data-option", type=data_option, action="append", default=None, metavar="KEY=VALUE",
                        help="loader option, repeatable, e.g. max_files=50, chunk_frames=40, frame_size=200, "
-                            "test_chunking=chunks (speech); num_train=100 (synthetic sets)")
+                            "test_chunking=chunks (speech); num_train=100 (synthetic sets); steps_per_beat=4 "
+                            "(MIDI); id_column=NAME, time_column=NAME, missing=drop (series)")
+
+
+def add_sequence_data_args(p) -> None:
+    """``--data`` and ``--data-option`` of ``score`` and ``forecast``."""
+    p.add_argument("--data", metavar="SPEC", default=None,
+                   help="the sequences to read, any --data spec of train (e.g. series:FILE.csv, music:FOLDER); "
+                        "all of them, no split [default: the run's test split]")
+    p.add_argument("--data-option", type=data_option, action="append", default=None, metavar="KEY=VALUE",
+                   help="loader option for --data, repeatable (e.g. id_column=unit time_column=t)")
 
 
 def add_training_args(parser, defaults: dict):

@@ -36,13 +36,13 @@ from ..train.checkpoint import CheckpointError
 from ..train.resources import COMMAND_KNOBS, OutOfMemoryError, is_out_of_memory, out_of_memory_message
 from ..train.trainer import DivergenceError
 from ..version import __version__
-from . import common, compare, evaluate, prepare, presets, sample, train
+from . import common, compare, evaluate, forecast, prepare, presets, sample, score, train
 from .common import PROG
 
 #: set it (to anything) to see the traceback of an unexpected error instead of its one-line summary
 TRACEBACK_ENV_VAR = "PYRO_VRNN_TRACEBACK"
 #: the commands, in the order ``pyro-vrnn --help`` lists them; each module has ``add_parser`` and ``run``
-COMMANDS = (train, evaluate, sample, compare, presets, prepare)
+COMMANDS = (train, evaluate, sample, score, forecast, compare, presets, prepare)
 
 MAIN_DESCRIPTION = """\
 Recurrent latent-variable models of sequences as Pyro programs: the VRNN (Chung et al. 2015),
@@ -52,12 +52,15 @@ and judged by importance-sampled log-likelihood.
 models (--model):  rnn-normal, rnn-gmm, storn, vrnn-i, vrnn-normal, vrnn-gmm, dmm
                    (--prior/--guide/--emission build any other combination)
 data (--data):     offline, generated here: speech-synthetic, handwriting-synthetic, music-synthetic
-                   files: music:PICKLE  speech:FOLDER  handwriting:NPZ_OR_IAM_FOLDER
+                   files: music:PICKLE_OR_MIDI  speech:FOLDER  handwriting:NPZ_OR_IAM_FOLDER
+                          series:CSV_TSV_NPZ_OR_FOLDER (your own time series)
                    prepared:DIR  (written once by 'pyro-vrnn prepare'; for corpora larger than memory)
 
 start here:
   pyro-vrnn compare --data speech-synthetic --out table1     # Table 1 of the VRNN paper, offline
   pyro-vrnn train --help                                     # one model, all the knobs
+  pyro-vrnn score RUN --data series:my.csv --out scores.csv  # per-step log p(x_t | x_<t): anomaly scores
+  pyro-vrnn forecast RUN --data series:my.csv --horizon 24 --out forecast.csv
 """
 
 

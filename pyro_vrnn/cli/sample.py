@@ -9,21 +9,23 @@ from . import common
 DESCRIPTION = """\
 Generate sequences x ~ p(x) from a run's best-on-validation checkpoint (--checkpoint last: the
 latest), un-normalized to data units, and write samples.png (generated beside real test
-sequences: waveforms, pen strokes with pen-up gaps, or piano rolls), samples.pt, and for speech
-sample_I.wav / real_I.wav (16-bit PCM).
+sequences: waveforms, pen strokes with pen-up gaps, or piano rolls), samples.pt, for speech
+sample_I.wav / real_I.wav (16-bit PCM), and for music sample_I.mid / real_I.mid (MIDI on the grid
+the run's data were read on, steps_per_beat, 4 by default; --tempo BPM sets the playback speed).
 
 --reconstruct instead draws the first N test sequences beside the model's reconstructions of them
 (z from the guide, each step drawn given the true past: teacher forcing): reconstruction.png,
-reconstruction.pt (+ data_I.wav / reconstruction_I.wav for speech).
+reconstruction.pt (+ data_I.wav / reconstruction_I.wav for speech, .mid for music).
 --prime continues a prefix N times: the prefix's latents come from the guide, the --length T steps
 after it from the prior. The prefix is a test-sequence index or a file (.npy / .pt of shape
-(steps, x_dim) in data units, or an audio file for speech): primed.png (prefix black, continuation
-red), primed.pt (+ primed_I.wav for speech).
+(steps, x_dim) in data units, an audio file for speech, a MIDI file for music): primed.png (prefix
+black, continuation red), primed.pt (+ primed_I.wav for speech, primed_I.mid for music).
 
 examples:
   pyro-vrnn sample runs/vrnn-gmm --num 4 --length 80 --out runs/vrnn-gmm/samples
   pyro-vrnn sample runs/vrnn-gmm --reconstruct --num 3 --out runs/vrnn-gmm/reconstruction
   pyro-vrnn sample runs/vrnn-gmm --prime 0 --prime-steps 40 --length 40 --out runs/vrnn-gmm/primed
+  pyro-vrnn sample runs/midi --prime theme.mid --length 64 --tempo 100 --out runs/midi/continued
 """
 
 
@@ -45,13 +47,16 @@ def add_parser(subparsers) -> None:
     mode.add_argument("--reconstruct", action="store_true",
                       help="plot test sequences beside their reconstructions (guide's z, teacher forcing)")
     mode.add_argument("--prime", metavar="FILE_OR_INDEX",
-                      help="continue this prefix: an index into the test split, or a .npy/.pt/audio file")
+                      help="continue this prefix: an index into the test split, or a .npy/.pt/audio/MIDI file")
     p.add_argument("--prime-steps", type=common.positive_int, default=None, metavar="P",
                    help="with --prime: use only the prefix's first P steps [default: all]")
     p.add_argument("--temperature", type=common.checked(float, lambda v: 0 <= v <= MAX_TEMPERATURE,
                                                         f"a number from 0 to {MAX_TEMPERATURE:g}"),
                    default=1.0, metavar="TAU", help="scale of the sampling noise (0: the means; at most "
                    f"{MAX_TEMPERATURE:g}; not with --reconstruct) [default: 1]")
+    p.add_argument("--tempo", type=common.checked(float, lambda v: 0 < v < float("inf"), "a positive number"),
+                   default=None, metavar="BPM", help="music: beats a minute of the MIDI files written (the grid "
+                   "stays the run's steps_per_beat) [default: 120]")
     common.add_runtime_args(p, seed_help="seed of the samples [default: 0]")
     p.set_defaults(func=run)
 
@@ -65,16 +70,16 @@ def run(args) -> int:
         raise ValueError("--temperature does not apply to --reconstruct (reconstructions are drawn at temperature 1)")
     if args.reconstruct:
         written = reconstruct_run(args.run_dir, args.out, num=args.num, length=args.length, seed=seed, device=device,
-                                  checkpoint=args.checkpoint)
+                                  checkpoint=args.checkpoint, tempo_bpm=args.tempo)
     elif args.prime is not None:
         written = prime_run(args.run_dir, args.out, args.prime, num=args.num, length=args.length, seed=seed,
                             prime_steps=args.prime_steps, temperature=args.temperature, device=device,
-                            checkpoint=args.checkpoint)
+                            checkpoint=args.checkpoint, tempo_bpm=args.tempo)
         print(f"prefix of {written.pop('prefix_steps')} steps, continued {args.num} times")
     else:
         written = sample_run(args.run_dir, args.out, num=args.num, length=args.length, seed=seed, device=device,
                              with_real=not args.no_real, temperature=args.temperature,
-                             checkpoint=args.checkpoint)
+                             checkpoint=args.checkpoint, tempo_bpm=args.tempo)
     for key, value in written.items():
         for path in (value if isinstance(value, list) else [value]):
             print(f"written {path}")

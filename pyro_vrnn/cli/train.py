@@ -80,7 +80,10 @@ def run(args) -> int:
     options = common.data_options(args, saved and saved.get("data_options"))
     recorded = saved.get("data_resolved") if saved is not None and data == saved["data"] else None
     dataset = load_data({"data": data, "data_options": options, "data_resolved": recorded})
-    spec = model_spec(name, dataset.x_dim, kind=dataset.kind, **common.spec_kwargs(args, saved and saved["model"]))
+    parts = common.spec_kwargs(args, saved and saved["model"])
+    if parts["emission"] is None and dataset.emission == "bernoulli":  # 0/1 data (an all-binary series)
+        parts["emission"] = "bernoulli"
+    spec = model_spec(name, dataset.x_dim, kind=dataset.kind, **parts)
     training = common.training_settings(args, len(dataset.train), saved and saved["training"])
     seed = args.seed if args.seed is not None else (saved["seed"] if saved else 0)
     if saved is None and args.valid_every is None:

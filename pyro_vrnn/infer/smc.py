@@ -77,7 +77,10 @@ class SMCEstimate:
     the ``R`` independent replicates; NaN when ``R = 1`` (one filter carries no trustworthy spread of
     its own: the genealogy-based estimator of Lee & Whiteley 2018 assumes multinomial resampling at
     every step and degenerates once the particles share one ancestor, as on long sequences).
-    ``replicate_log_likelihoods`` ``(R, B)``: each filter's ``log p_hat_r(x)``.
+    ``replicate_log_likelihoods`` ``(R, B)``: each filter's ``log p_hat_r(x)``;
+    ``replicate_step_log_likelihoods`` ``(R, B, T)``: each filter's ``log p_hat_r(x_t | x_{<t})``, the
+    log of its step-``t`` mean incremental weight (0 on padded steps; sums over steps to
+    ``replicate_log_likelihoods``). :func:`~pyro_vrnn.infer.scores.score` reports them.
 
     Per step, ``(B, T)`` and averaged over replicates: ``step_log_likelihood`` ``log p_hat(x_t | x_{<t})``
     (0 on padded steps; sums to the mean over replicates of ``log p_hat_r(x)``), ``ess`` the
@@ -91,6 +94,7 @@ class SMCEstimate:
     log_likelihood: torch.Tensor
     log_likelihood_se: torch.Tensor
     replicate_log_likelihoods: torch.Tensor
+    replicate_step_log_likelihoods: torch.Tensor
     step_log_likelihood: torch.Tensor
     ess: torch.Tensor
     resampled: torch.Tensor
@@ -367,6 +371,7 @@ def smc_estimate(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | Non
                 num_replicates=num_replicates, proposal=proposal, resampling=resampling,
                 ess_threshold=ess_threshold, noise=SequenceNoise(seeds[rows], x.device)))
     log_z = torch.cat([p.log_z for p in parts], 1)                       # (R, B)
+    step_log_z = torch.cat([p.step_log_z for p in parts], 1)             # (R, B, T)
     real = torch.ones(batch_size, num_steps, dtype=torch.bool, device=x.device) if mask is None else mask
     ess = torch.cat([p.ess for p in parts], 1).mean(0).masked_fill(~real, math.nan)
     resampled = torch.cat([p.resampled for p in parts], 1).double().mean(0)
@@ -378,7 +383,7 @@ def smc_estimate(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | Non
         se = torch.full_like(log_mean, 0.0 if not model.has_latents else math.nan)
     return SMCEstimate(
         log_likelihood=log_mean, log_likelihood_se=se, replicate_log_likelihoods=log_z,
-        step_log_likelihood=torch.cat([p.step_log_z for p in parts], 1).mean(0), ess=ess, resampled=resampled,
+        replicate_step_log_likelihoods=step_log_z, step_log_likelihood=step_log_z.mean(0), ess=ess, resampled=resampled,
         num_resampling_events=resampled.sum(1), num_steps=real.sum(1).double(), num_particles=num_particles,
         num_replicates=num_replicates, proposal=proposal, resampling=resampling, ess_threshold=float(ess_threshold),
         exact=not model.has_latents)

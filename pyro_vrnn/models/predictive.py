@@ -9,13 +9,16 @@ Three ways to sample a :class:`~pyro_vrnn.models.SequenceModel`, all built on it
 - **reconstruction** (:func:`reconstruct`): ``z ~ q(z | x)`` from the guide, then
   ``x'_t ~ p(x_t | z_{<=t}, x_{<t})`` given the *true* past ``x_{<t}`` (teacher forcing);
 - **primed generation** (:func:`generate`): the prefix's latents from the guide, the continuation's
-  from the prior, optionally at a sampling ``temperature`` (:func:`tempered_sample`).
+  from the prior, optionally at a sampling ``temperature`` (:func:`tempered_sample`);
+- **forecasts** (:func:`forecast`): ``S`` primed continuations of each sequence of a padded batch,
+  each from the sequence's own last real step, with their mean and quantiles (:class:`Forecast`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from dataclasses import dataclass
 
 import pyro
 import pyro.poutine as poutine
@@ -25,7 +28,7 @@ from pyro.poutine.messenger import Messenger
 
 from ..components.distributions import BivariateGaussianMixturePen
 
-__all__ = ["PrimedSampling", "generate", "reconstruct", "tempered_sample"]
+__all__ = ["Forecast", "PrimedSampling", "forecast", "generate", "reconstruct", "tempered_sample"]
 
 
 # ---------------------------------------------------------------------------- temperature
@@ -228,3 +231,50 @@ def generate(model, num_sequences: int, num_steps: int, prefix: torch.Tensor | N
     if not model.has_latents:
         return x, x.new_zeros(num_sequences, total, 0)
     return x, torch.stack([program.trace.nodes[f"z_{t}"]["value"] for t in range(total)], dim=-2)
+
+
+# ---------------------------------------------------------------------------- forecasts
+@dataclass
+class Forecast:
+    """``S`` draws from the posterior predictive of each sequence's next ``H`` steps.
+
+    ``samples`` ``(S, B, H, X)``: draw ``s`` of ``x_{L_b + h}`` for sequence ``b`` (``L_b`` real
+    steps), ``h = 0 .. H-1``. :attr:`mean` and :meth:`quantile` summarize over the draws (``(B, H, X)``);
+    both are Monte-Carlo estimates from ``S`` draws.
+    """
+
+    samples: torch.Tensor
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.samples.mean(0)
+
+    def quantile(self, q: float) -> torch.Tensor:
+        """The ``q``-quantile of the draws (linear interpolation between order statistics), ``(B, H, X)``."""
+        return torch.quantile(self.samples, float(q), dim=0)
+
+
+@torch.no_grad()
+def forecast(model, x: torch.Tensor, mask: torch.Tensor | None = None, horizon: int = 1, num_samples: int = 100,
+             temperature: float = 1.0) -> Forecast:
+    """Posterior-predictive continuations of ``x: (B, T, X)`` (``mask: (B, T)``, real steps first):
+    ``x_{L_b + 1 .. L_b + horizon} ~ p(. | x_{1:L_b})``, ``num_samples`` draws per sequence.
+
+    Each draw is :func:`generate` with the sequence as prefix: ``z_{1:L_b} ~ q(z | x_{1:L_b})`` from
+    the guide (exact posterior predictive when the guide is the exact posterior), then ``z_t`` and
+    ``x_t`` from the model. The ``S x B`` continuations run as one batch; a shorter sequence's
+    continuation starts at its own last real step. Returns a :class:`Forecast` (model units: a run's
+    data are normalized, see :func:`pyro_vrnn.report.forecasting.forecast_run` for data units).
+    """
+    horizon = _positive_int("horizon", horizon)
+    num_samples = _positive_int("num_samples", num_samples)
+    x, mask = model.check_inputs(x, mask)
+    batch_size, num_steps = x.shape[:2]
+    lengths = mask.sum(1) if mask is not None else torch.full((batch_size,), num_steps, device=x.device)
+    prefix = x.repeat(num_samples, 1, 1)                                       # row s * B + b
+    prefix_mask = None if mask is None else mask.repeat(num_samples, 1)
+    drawn = generate(model, num_samples * batch_size, horizon, prefix=prefix, prefix_mask=prefix_mask,
+                     temperature=temperature)                                  # (S B, T + H, X)
+    steps = lengths.repeat(num_samples).unsqueeze(1) + torch.arange(horizon, device=x.device)  # (S B, H)
+    future = drawn.gather(1, steps.unsqueeze(-1).expand(-1, -1, drawn.shape[-1]))
+    return Forecast(samples=future.reshape(num_samples, batch_size, horizon, drawn.shape[-1]))

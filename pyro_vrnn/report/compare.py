@@ -79,6 +79,8 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
     if unit not in ("sequence", "step"):
         raise ValueError(f"unit must be 'sequence' or 'step', got {unit!r}")
     specs, seen, skipped = [], {}, []
+    if emission is None and dataset.emission == "bernoulli":  # 0/1 data (an all-binary series)
+        emission = "bernoulli"
     for name in models:
         spec = model_spec(name, dataset.x_dim, kind=dataset.kind, prior=prior, guide=guide, emission=emission,
                           transition=transition, z_dim=z_dim, h_dim=h_dim, feature_dims=feature_dims,

@@ -9,7 +9,8 @@ Sequences are ``(T, D)`` arrays or tensors in data units (un-normalized):
 - speech: ``(T, F)`` frames of ``F`` samples, drawn as one waveform of ``T * F`` samples;
 - handwriting: ``(T, 3)`` rows ``(dx, dy, pen_lifted)``; the pen leaves the paper after a row
   with ``pen_lifted > 0.5``, so no line joins that point to the next;
-- music: ``(T, 88)`` binary piano roll (MIDI 21..108), time on the x axis.
+- music: ``(T, 88)`` binary piano roll (MIDI 21..108), time on the x axis;
+- series (tabular time series): ``(T, D)``, one line per feature against the time step.
 """
 
 from __future__ import annotations
@@ -74,16 +75,27 @@ def draw_piano_roll(ax, seq, lowest_note: int = LOWEST_NOTE):
     ax.set_ylabel("MIDI note")
 
 
+def draw_series(ax, seq):
+    """A ``(T, D)`` time series: one line per feature (colours in feature order) against the time step."""
+    values = _array(seq)
+    values = values.reshape(len(values), -1)
+    for d in range(values.shape[1]):
+        ax.plot(np.arange(len(values)), values[:, d], color=f"C{d % 10}", linewidth=0.8)
+    ax.set_xlabel("time step")
+
+
 def draw(ax, kind: str, seq, **kwargs):
-    """Draw one sequence of data ``kind`` (``"speech"``, ``"handwriting"`` or ``"music"``)."""
+    """Draw one sequence of data ``kind`` (``"speech"``, ``"handwriting"``, ``"music"`` or ``"series"``)."""
     if kind == "speech":
         draw_waveform(ax, seq, **kwargs)
     elif kind == "handwriting":
         draw_handwriting(ax, seq)
     elif kind == "music":
         draw_piano_roll(ax, seq)
+    elif kind == "series":
+        draw_series(ax, seq)
     else:
-        raise ValueError(f"unknown data kind {kind!r}; expected speech, handwriting or music")
+        raise ValueError(f"unknown data kind {kind!r}; expected speech, handwriting, music or series")
 
 
 def draw_primed(ax, kind: str, seq, prefix_steps: int, sample_rate: int | None = 16000):
@@ -114,8 +126,12 @@ def draw_primed(ax, kind: str, seq, prefix_steps: int, sample_rate: int | None =
     elif kind == "music":
         draw_piano_roll(ax, seq)
         ax.axvline(prefix_steps, color="tab:red", linestyle="--", linewidth=1.0)
+    elif kind == "series":
+        draw_series(ax, seq)
+        ax.axvspan(prefix_steps - 0.5, len(seq) - 0.5, color="tab:red", alpha=0.08, linewidth=0)
+        ax.axvline(prefix_steps - 0.5, color="tab:red", linestyle="--", linewidth=1.0)
     else:
-        raise ValueError(f"unknown data kind {kind!r}; expected speech, handwriting or music")
+        raise ValueError(f"unknown data kind {kind!r}; expected speech, handwriting, music or series")
 
 
 def plot_primed(kind: str, sequences, prefix_steps: int, path, *, title: str | None = None, sample_rate: int = 16000):

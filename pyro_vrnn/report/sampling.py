@@ -2,7 +2,9 @@
 
 :func:`generate_samples` draws ancestral samples ``x ~ p(x)`` and un-normalizes them with the run's
 saved normalizer; :func:`sample_run` writes them out: ``samples.png`` (generated beside real),
-``samples.pt`` (the tensors), and for speech ``sample_{i}.wav`` / ``real_{i}.wav`` (16-bit PCM).
+``samples.pt`` (the tensors), for speech ``sample_{i}.wav`` / ``real_{i}.wav`` (16-bit PCM), and
+for music ``sample_{i}.mid`` / ``real_{i}.mid`` (one note per run of 1s of a key, on the run's grid:
+:func:`midi_grid`).
 :func:`reconstruct_run` draws the model's reconstructions of test sequences (teacher forcing, see
 :func:`pyro_vrnn.predictive.reconstruct`) beside them; :func:`prime_run` continues a prefix (a test
 sequence or a file) and marks where the prefix ends.
@@ -17,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import pad_batch, read_audio, waveform_to_frames, write_wav
+from ..data import pad_batch, piano_roll_to_midi, read_audio, read_midi_piano_roll, waveform_to_frames, write_wav
 from ..train.checkpoint import seeded
 from ..train.outputs import check_sample_folder
 from ..train.runs import load_data, load_run
 from . import plots
 
-DEFAULT_LENGTHS = {"speech": 80, "handwriting": 120, "music": 64}
+DEFAULT_LENGTHS = {"speech": 80, "handwriting": 120, "music": 64, "series": 50}
 
 
 def postprocess(kind: str, x: torch.Tensor) -> torch.Tensor:
@@ -49,6 +51,51 @@ def generate_samples(model, normalizer, kind: str, num: int, length: int, seed: 
     return postprocess(kind, x)
 
 
+DEFAULT_TEMPO_BPM = 120.0
+
+
+def midi_grid(config: dict, tempo_bpm: float | None = None) -> tuple[int, float]:
+    """``(steps_per_beat, tempo_bpm)`` that write a music run's piano rolls on the grid it was read on.
+
+    A run read on ``steps_per_beat=N`` (the MIDI default, 4; also a pickle, whose grid the file does not
+    say) plays at ``tempo_bpm`` (``--tempo``, default 120) beats a minute; a run read on
+    ``frames_per_second=F`` keeps its steps ``1/F`` s long (one step a beat at ``60 F`` beats a minute),
+    so a tempo is refused there.
+    """
+    options = config.get("data_options", {}) or {}
+    frames = options.get("frames_per_second")
+    if frames is not None:
+        if tempo_bpm is not None:
+            raise ValueError(f"--tempo sets beats a minute on a steps_per_beat grid; this run's steps are "
+                             f"1/{frames:g} s (frames_per_second), written as they are")
+        return 1, 60.0 * float(frames)
+    if tempo_bpm is not None and not (0 < float(tempo_bpm) < float("inf")):
+        raise ValueError(f"tempo (--tempo) must be a positive number of beats a minute, got {tempo_bpm!r}")
+    return int(options.get("steps_per_beat") or 4), float(tempo_bpm or DEFAULT_TEMPO_BPM)
+
+
+def _grid_of(kind: str, config: dict, tempo_bpm):
+    """:func:`midi_grid` for a music run; ``None`` for another, where a tempo is refused."""
+    if kind == "music":
+        return midi_grid(config, tempo_bpm)
+    if tempo_bpm is not None:
+        raise ValueError(f"--tempo applies to music runs (MIDI files), not to {kind} data")
+    return None
+
+
+def write_midi_files(out: Path, label: str, rolls, grid: tuple[int, float]) -> list[str]:
+    """Write each ``(T, 88)`` 0/1 roll of ``rolls`` as ``out/{label}_{i}.mid`` on ``grid``; returns the paths."""
+    steps_per_beat, tempo_bpm = grid
+    return [str(piano_roll_to_midi(roll, out / f"{label}_{i}.mid", steps_per_beat=steps_per_beat, tempo_bpm=tempo_bpm))
+            for i, roll in enumerate(rolls)]
+
+
+def _media(kind: str, labels: dict) -> list[str]:
+    """The sound files ``sample`` writes for ``labels`` (label -> count): WAV for speech, MIDI for music."""
+    ending = {"speech": "wav", "music": "mid"}.get(kind)
+    return [f"{label}_{i}.{ending}" for label, count in labels.items() for i in range(count)] if ending else []
+
+
 def real_examples(dataset, split: str, num: int, length: int | None = None) -> list[torch.Tensor]:
     """The first ``num`` sequences of ``split`` in data units, cut to ``length`` steps."""
     seqs = dataset.split(split)[:num]
@@ -62,11 +109,13 @@ def typical_length(dataset, kind: str) -> int:
 
 
 def sample_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: int = 0, device="cpu",
-               with_real: bool = True, dataset=None, temperature: float = 1.0, checkpoint: str = "best") -> dict:
+               with_real: bool = True, dataset=None, temperature: float = 1.0, checkpoint: str = "best",
+               tempo_bpm: float | None = None) -> dict:
     """Generate ``num`` samples from a run into folder ``out``; returns the paths written.
 
     ``length`` defaults to the median training length (speech: 40 frames = 0.5 s at 16 kHz);
-    ``checkpoint``: ``"best"`` on validation (when the run has one) or ``"last"``.
+    ``checkpoint``: ``"best"`` on validation (when the run has one) or ``"last"``; ``tempo_bpm``: the
+    playback tempo of a music run's MIDI files (:func:`midi_grid`).
     """
     model, config, normalizer, _ = load_run(run_dir, device, checkpoint)
     dataset = dataset if dataset is not None else (load_data(config) if with_real or normalizer is None else None)
@@ -76,9 +125,8 @@ def sample_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: i
     length = length or (typical_length(dataset, kind) if dataset is not None else DEFAULT_LENGTHS[kind])
     out = Path(out)
     real = real_examples(dataset, "test", num, length) if dataset is not None and with_real else []
-    check_sample_folder(out, ["samples.pt", "samples.png"] + (
-        [f"sample_{i}.wav" for i in range(num)] + [f"real_{i}.wav" for i in range(len(real))]
-        if kind == "speech" else []))
+    grid = _grid_of(kind, config, tempo_bpm)
+    check_sample_folder(out, ["samples.pt", "samples.png"] + _media(kind, {"sample": num, "real": len(real)}))
     out.mkdir(parents=True, exist_ok=True)
     samples = generate_samples(model, normalizer, kind, num, length, seed, temperature)
     written = {"samples": str(out / "samples.pt")}
@@ -92,6 +140,9 @@ def sample_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: i
     if kind == "speech":
         written["wav"] = [str(write_wav(out / f"sample_{i}.wav", s, sample_rate=rate)) for i, s in enumerate(samples)]
         written["wav_real"] = [str(write_wav(out / f"real_{i}.wav", s, sample_rate=rate)) for i, s in enumerate(real)]
+    if kind == "music":
+        written["midi"] = write_midi_files(out, "sample", samples, grid)
+        written["midi_real"] = write_midi_files(out, "real", real, grid)
     return written
 
 
@@ -102,12 +153,13 @@ def _kind_of(config: dict) -> str:
 
 def _check_outputs(out: Path, kind: str, name: str, columns: dict) -> None:
     """Refuse to write over files ``sample`` did not create (see :func:`~pyro_vrnn.outputs.check_sample_folder`)."""
-    wavs = [f"{label}_{i}.wav" for label, seqs in columns.items() for i in range(len(seqs))] if kind == "speech" else []
-    check_sample_folder(out, [f"{name}.pt", f"{name}.png"] + wavs, marker=f"{name}.pt")
+    media = _media(kind, {label: len(seqs) for label, seqs in columns.items()})
+    check_sample_folder(out, [f"{name}.pt", f"{name}.png"] + media, marker=f"{name}.pt")
 
 
-def _written(out: Path, kind: str, name: str, columns: dict, config: dict, rate: int, figure) -> dict:
-    """Save ``name.pt`` and, for speech, one WAV per sequence of each column; returns the paths."""
+def _written(out: Path, kind: str, name: str, columns: dict, config: dict, rate: int, figure, grid=None) -> dict:
+    """Save ``name.pt`` and one WAV (speech) or MIDI file (music, on ``grid``) per sequence of each
+    column; returns the paths."""
     tmp = out / f".{name}.pt.tmp-{os.getpid()}"
     torch.save({**columns, "config": config}, tmp)
     os.replace(tmp, out / f"{name}.pt")
@@ -116,6 +168,9 @@ def _written(out: Path, kind: str, name: str, columns: dict, config: dict, rate:
         for label, seqs in columns.items():
             written[f"wav_{label}"] = [str(write_wav(out / f"{label}_{i}.wav", s, sample_rate=rate))
                                        for i, s in enumerate(seqs)]
+    if kind == "music":
+        for label, seqs in columns.items():
+            written[f"midi_{label}"] = write_midi_files(out, label, seqs, grid)
     return written
 
 
@@ -128,14 +183,15 @@ def _run_and_data(run_dir, device, dataset, checkpoint="best"):
 
 @torch.no_grad()
 def reconstruct_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: int = 0, device="cpu",
-                    dataset=None, checkpoint: str = "best") -> dict:
+                    dataset=None, checkpoint: str = "best", tempo_bpm: float | None = None) -> dict:
     """Reconstruct the first ``num`` test sequences (cut to ``length`` steps) into folder ``out``.
 
     One draw per sequence of ``x'_t ~ p(x_t | z_{<=t}, x_{<t})`` with ``z ~ q(z | x)`` and the true past
     (teacher forcing). Writes ``reconstruction.png`` (data beside reconstructions), ``reconstruction.pt``
-    and for speech ``data_{i}.wav`` / ``reconstruction_{i}.wav``; returns the paths written.
+    and for speech ``data_{i}.wav`` / ``reconstruction_{i}.wav`` (music: ``.mid``); returns the paths written.
     """
     model, config, normalizer, dataset, rate = _run_and_data(run_dir, device, dataset, checkpoint)
+    grid = _grid_of(dataset.kind, config, tempo_bpm)
     seqs = [s[:length] if length else s for s in dataset.split("test")[:num]]
     if not seqs:
         raise ValueError(f"the test split of {config['data']} is empty: nothing to reconstruct")
@@ -154,15 +210,17 @@ def reconstruct_run(run_dir, out, *, num: int = 4, length: int | None = None, se
     figure = plots.plot_sample_grid(dataset.kind, columns, out / "reconstruction.png", sample_rate=rate,
                                     title=f"{config['model']['name']}: reconstructions (teacher forcing)",
                                     colors={"reconstruction": "tab:red"})
-    return _written(out, dataset.kind, "reconstruction", columns, config, rate, figure)
+    return _written(out, dataset.kind, "reconstruction", columns, config, rate, figure, grid)
 
 
-def read_prefix(prime: str, dataset, normalizer, sample_rate: int) -> torch.Tensor:
+def read_prefix(prime: str, dataset, normalizer, sample_rate: int, data_options: dict | None = None) -> torch.Tensor:
     """The prefix named by ``--prime``, normalized: ``(P, X)``.
 
     ``prime`` is an index into the run's test split, or a file in data units: ``.npy`` / ``.pt``
-    holding a ``(P, X)`` array (a stroke-3 line, a piano roll, frames), or for speech an audio file
-    (WAV, FLAC, SPHERE) at the run's sample rate, cut into frames of ``X`` samples.
+    holding a ``(P, X)`` array (a stroke-3 line, a piano roll, frames), for speech an audio file
+    (WAV, FLAC, SPHERE) at the run's sample rate, cut into frames of ``X`` samples, or for music a
+    MIDI file (``.mid``, ``.midi``) read on the run's grid (its ``data_options``: ``steps_per_beat``,
+    4 by default, or ``frames_per_second``).
     """
     if prime.isdigit():
         test = dataset.split("test")
@@ -175,6 +233,12 @@ def read_prefix(prime: str, dataset, normalizer, sample_rate: int) -> torch.Tens
     x_dim = normalizer.x_dim
     if path.suffix.lower() in (".npy", ".pt"):
         rows = _read_array(path, prime, x_dim)
+    elif dataset.kind == "music" and path.suffix.lower() in (".mid", ".midi"):
+        options = data_options or {}
+        rows = torch.as_tensor(read_midi_piano_roll(path, steps_per_beat=options.get("steps_per_beat"),
+                                                    frames_per_second=options.get("frames_per_second"),
+                                                    out_of_range=options.get("out_of_range") or "raise"),
+                               dtype=torch.float64)
     elif dataset.kind == "speech":
         waveform, rate = read_audio(path)
         if int(rate) != sample_rate:
@@ -182,7 +246,8 @@ def read_prefix(prime: str, dataset, normalizer, sample_rate: int) -> torch.Tens
         rows = waveform_to_frames(torch.as_tensor(waveform, dtype=torch.float64), x_dim)
     else:
         raise ValueError(f"--prime {prime}: expected a .npy or .pt file of shape (steps, {x_dim})"
-                         + (" or an audio file" if dataset.kind == "speech" else ""))
+                         + (" or an audio file" if dataset.kind == "speech" else "")
+                         + (" or a MIDI file (.mid, .midi)" if dataset.kind == "music" else ""))
     if rows.dim() != 2 or rows.shape[1] != x_dim or rows.shape[0] < 1 or not torch.isfinite(rows).all():
         raise ValueError(f"--prime {prime}: expected finite values of shape (steps >= 1, {x_dim}), "
                          f"got shape {tuple(rows.shape)}")
@@ -219,17 +284,19 @@ def _read_array(path: Path, prime: str, x_dim: int) -> torch.Tensor:
 
 @torch.no_grad()
 def prime_run(run_dir, out, prime: str, *, num: int = 4, length: int | None = None, prime_steps: int | None = None,
-              temperature: float = 1.0, seed: int = 0, device="cpu", dataset=None, checkpoint: str = "best") -> dict:
+              temperature: float = 1.0, seed: int = 0, device="cpu", dataset=None, checkpoint: str = "best",
+              tempo_bpm: float | None = None) -> dict:
     """Continue one prefix ``num`` times into folder ``out``; returns the paths written.
 
     The prefix (see :func:`read_prefix`, cut to its first ``prime_steps`` steps) is filtered by the guide
     and each continuation runs ``length`` steps past it (default: as many steps as the prefix) from the
     prior; see :meth:`SequenceModel.generate <pyro_vrnn.models.SequenceModel.generate>`. Writes
     ``primed.png`` (the prefix in black, the continuation in red, a line where it starts), ``primed.pt``
-    and for speech ``primed_{i}.wav`` (prefix and continuation joined).
+    and for speech ``primed_{i}.wav`` (music: ``primed_{i}.mid``; prefix and continuation joined).
     """
     model, config, normalizer, dataset, rate = _run_and_data(run_dir, device, dataset, checkpoint)
-    prefix = read_prefix(prime, dataset, normalizer, rate)[:prime_steps]
+    grid = _grid_of(dataset.kind, config, tempo_bpm)
+    prefix = read_prefix(prime, dataset, normalizer, rate, config.get("data_options"))[:prime_steps]
     length = length or prefix.shape[0]
     ref = next(model.parameters())
     with seeded(seed):
@@ -239,8 +306,9 @@ def prime_run(run_dir, out, prime: str, *, num: int = 4, length: int | None = No
     _check_outputs(out, dataset.kind, "primed", {"primed": primed})
     out.mkdir(parents=True, exist_ok=True)
     source = f"test sequence {prime}" if prime.isdigit() else Path(prime).name
+    marks = ("left of the dashed line", "shaded") if dataset.kind == "series" else ("black", "red")
     figure = plots.plot_primed(dataset.kind, primed, prefix.shape[0], out / "primed.png", sample_rate=rate,
-                               title=f"{config['model']['name']}: {prefix.shape[0]} steps of {source} (black), "
-                                     f"continued for {length} (red)")
-    written = _written(out, dataset.kind, "primed", {"primed": primed}, config, rate, figure)
+                               title=f"{config['model']['name']}: {prefix.shape[0]} steps of {source} ({marks[0]}), "
+                                     f"continued for {length} ({marks[1]})")
+    written = _written(out, dataset.kind, "primed", {"primed": primed}, config, rate, figure, grid)
     return {**written, "prefix_steps": prefix.shape[0]}

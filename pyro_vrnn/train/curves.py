@@ -1,19 +1,25 @@
 """Training curves: the loss per time step against the step, the best validation step marked.
 
 matplotlib is imported only when a figure is drawn (:func:`pyplot`), with the non-interactive Agg
-backend, so importing the library never needs a display or pays matplotlib's import time.
+backend, so importing the library never needs a display or pays matplotlib's import time. A caller
+that already uses pyplot (a notebook, a script with a window) keeps its own backend: the library's
+figures are saved to files and closed, whatever the backend.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
 
 def pyplot():
-    """``matplotlib.pyplot`` on the Agg backend, imported on first use."""
+    """``matplotlib.pyplot``, imported on first use on the Agg backend; if the caller imported pyplot
+    already, its backend is left as it is (switching it would stop a notebook's inline figures)."""
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     return plt

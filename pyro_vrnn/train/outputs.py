@@ -10,7 +10,8 @@ into JSON. What counts as "written by the command" is recognised from the file i
 - a run's ``config.json`` / ``history.json``: JSON objects with :data:`CONFIG_KEYS` / :data:`HISTORY_KEYS`;
 - a folder of samples: its ``samples.pt`` holds ``samples``, ``real`` and ``config``
   (read with ``torch.load(weights_only=True)``, which runs no code);
-- a comparison folder: its ``results.json`` holds ``rows`` and ``meaning``, or its run folders are runs.
+- a comparison folder: its ``results.json`` holds ``rows`` and ``meaning``, or its run folders are runs;
+- a CSV of ``score`` / ``forecast``: its first line is :data:`SCORES_MARK` / :data:`FORECAST_MARK` and more.
 
 Files are written under a temporary name and renamed (:func:`write_text_atomic`), so a crash
 never leaves half a file, and a FIFO in the way is replaced, never opened.
@@ -32,6 +33,11 @@ RESULTS_KEYS = frozenset({"rows", "meaning"})
 SAMPLES_KEYS = {"samples": frozenset({"samples", "real", "config"}),  # what each .pt of ``sample`` holds
                 "reconstruction": frozenset({"data", "reconstruction", "config"}),
                 "primed": frozenset({"primed", "config"})}
+
+
+#: the first line of a CSV written by ``pyro-vrnn score`` (``forecast``) starts with this
+SCORES_MARK = "# pyro-vrnn score"
+FORECAST_MARK = "# pyro-vrnn forecast"
 
 
 class OutputError(ValueError):
@@ -74,6 +80,25 @@ def is_samples_file(path) -> bool:
     except Exception:  # anything torch cannot read safely is not ours
         return False
     return isinstance(value, dict) and any(keys <= set(value) for keys in SAMPLES_KEYS.values())
+
+
+def _starts_with(path: Path, mark: str) -> bool:
+    try:
+        with open(path, "rb") as f:  # only called on regular files
+            head = f.read(len(mark) + 1)
+    except OSError:
+        return False
+    return head.startswith(mark.encode() + b" ")
+
+
+def is_scores_file(path) -> bool:
+    """Whether ``path`` is a CSV of per-step scores written by ``pyro-vrnn score``."""
+    return _starts_with(Path(path), SCORES_MARK)
+
+
+def is_forecast_file(path) -> bool:
+    """Whether ``path`` is a CSV of forecasts written by ``pyro-vrnn forecast``."""
+    return _starts_with(Path(path), FORECAST_MARK)
 
 
 def _kind(path: Path) -> str | None:

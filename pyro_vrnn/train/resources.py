@@ -25,7 +25,9 @@ EVALUATION_KNOBS = ("lower the particles evaluated at once (--chunk-size / chunk
 SAMPLING_KNOBS = "generate fewer or shorter sequences (--num, --length)"
 #: what bounds memory in each ``pyro-vrnn`` subcommand
 COMMAND_KNOBS = {"train": TRAINING_KNOBS, "evaluate": EVALUATION_KNOBS, "sample": SAMPLING_KNOBS,
-                 "compare": f"{TRAINING_KNOBS}; for evaluation {EVALUATION_KNOBS}"}
+                 "compare": f"{TRAINING_KNOBS}; for evaluation {EVALUATION_KNOBS}",
+                 "score": "lower the batch size (--batch-size) or the particles (--particles)",
+                 "forecast": "lower the batch size (--batch-size) or the draws (--num-samples)"}
 
 _MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
