@@ -18,7 +18,8 @@ Nothing is kept between calls: every call computes from the parameters as they a
 where it is the same computation as the Pyro programs (:func:`supported_model`): the model and guide
 are one :class:`SequenceModel`'s own, unwrapped (no Pyro handler around the call but a parameter
 trace), with the library's loop (``model``, ``guide``, ``model_step``, ``guide_step`` not overridden;
-one-step methods may be), a reparameterizable ``q`` and arguments ``(x, mask, annealing_factor)``.
+one-step methods may be), a reparameterizable ``q`` and arguments ``(x, mask, annealing_factor)`` and
+optionally ``initial_state`` (a window of a longer sequence starting from a carried state).
 Anything else runs ``Trace_ELBO`` itself. Tests hold the two equal in float64 on fixed noise.
 """
 
@@ -61,7 +62,7 @@ def supported_model(model, guide, args, kwargs) -> SequenceModel | None:
         return None
     if any(not (isinstance(h, TraceMessenger) and h.param_only) for h in _PYRO_STACK):
         return None  # a handler (scale, condition, seed, a full trace ...) would see sites the engine has not
-    if len(args) > 3 or set(kwargs) - {"x", "mask", "annealing_factor"}:
+    if len(args) > 3 or set(kwargs) - {"x", "mask", "annealing_factor", "initial_state"}:
         return None
     return m
 
@@ -69,7 +70,7 @@ def supported_model(model, guide, args, kwargs) -> SequenceModel | None:
 def _arguments(args, kwargs):
     names = ("x", "mask", "annealing_factor")
     values = dict(zip(names, args), **kwargs)
-    return values["x"], values.get("mask"), values.get("annealing_factor", 1.0)
+    return values["x"], values.get("mask"), values.get("annealing_factor", 1.0), values.get("initial_state")
 
 
 def _recurrence(m: SequenceModel, x_features: torch.Tensor):
@@ -116,24 +117,28 @@ def _masked_sum(log_prob: torch.Tensor, mask: torch.Tensor | None, dtype) -> tor
 
 def sequence_log_weights(m: SequenceModel, x: torch.Tensor, mask: torch.Tensor | None = None,
                          particles: tuple = (), annealing_factor=1.0, draw=rsample,
-                         dtype: torch.dtype | None = None) -> torch.Tensor:
+                         dtype: torch.dtype | None = None, initial_state=None) -> torch.Tensor:
     """``beta (log p(z | .) - log q(z | x)) + log p(x | z)`` per particle and sequence: ``(*particles, B)``.
 
     ``z ~ q`` is drawn by ``draw(fn, leading)`` (default: as ``Trace_ELBO`` draws it) for ``leading =
     (*particles, B)``; ``beta`` is ``annealing_factor``; sums over time are taken in ``dtype``
-    (default: the model's). For a model without latents this is ``log p(x)``. Raises
+    (default: the model's). ``initial_state``: the state to start from (default ``h_0``), as the
+    programs' ``initial_state``. For a model without latents this is ``log p(x)``. Raises
     :class:`NotReparameterized` before drawing anything when ``q`` has no ``rsample``.
     """
     batch_size, num_steps = x.shape[:2]
     dtype = dtype or x.dtype
     leading = tuple(particles) + (batch_size,)
-    x_features = m.phi_x(x)
+    if m.has_latents:
+        x_features, contexts = m.encode(x, mask, initial_state)
+        contexts = contexts.unbind(1)
+    else:
+        x_features = m.phi_x(x)
     recurrence = _recurrence(m, x_features)
-    state = m.initial_state((batch_size,), x)
+    state = m.initial_state((batch_size,), x) if initial_state is None else initial_state
     previous, zs, z_features = [], [], []
     log_q = []
     if m.has_latents:
-        contexts = m.posterior.encode(x, x_features, mask).unbind(1)
         posterior = _posterior(m)
         reads_state = m.posterior.uses_model_state
         for t in range(num_steps):
@@ -213,15 +218,17 @@ class SequenceELBO(Trace_ELBO):
 
     def _particle_elbos(self, m, args, kwargs):
         """Yield ``(elbo_particle, weight)`` tensors: one vectorized batch, or one per particle."""
-        x, mask, annealing_factor = _arguments(args, kwargs)
+        x, mask, annealing_factor, initial_state = _arguments(args, kwargs)
         x, mask = m.check_inputs(x, mask)
         pyro.module(m.pyro_name, m)
         if self.vectorize_particles:
-            log_w = sequence_log_weights(m, x, mask, (self.num_particles,), annealing_factor)
+            log_w = sequence_log_weights(m, x, mask, (self.num_particles,), annealing_factor,
+                                         initial_state=initial_state)
             yield log_w.sum() / self.num_particles
         else:
             for _ in range(self.num_particles):
-                yield sequence_log_weights(m, x, mask, (), annealing_factor).sum() / self.num_particles
+                yield sequence_log_weights(m, x, mask, (), annealing_factor,
+                                           initial_state=initial_state).sum() / self.num_particles
 
     def _fast(self, model, guide, args, kwargs, backward: bool):
         m = supported_model(model, guide, args, kwargs)

@@ -1,0 +1,229 @@
+"""Windowed training (``--train-window N``): truncated backpropagation through consecutive windows.
+
+- the programs' ``initial_state`` starts the recurrence from a given state, and the fast ELBO gives
+  ``Trace_ELBO``'s loss and gradients from it in float64;
+- a window as long as the batch is today's training: the same parameters after several steps, bitwise;
+- across windows the trainer equals a hand-written loop: per window the same loss and gradients, the
+  state carried being the model's filtering state given the guide's latents, detached;
+- evaluation (validation) runs whole sequences; the settings and the CLI carry the option.
+"""
+
+import pyro
+import pyro.poutine as poutine
+import pytest
+import torch
+from pyro.infer import Trace_ELBO
+
+from pyro_vrnn import DMM, STORN, VRNN
+from pyro_vrnn.infer import SequenceELBO
+from pyro_vrnn.infer.engine import _tree_map
+from pyro_vrnn.train.settings import TrainingSettings
+from pyro_vrnn.train.trainer import Trainer
+
+
+def _vrnn(**kw):
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    return VRNN(3, 2, 6, feature_dims=(6,), hidden_dims=(6,), **kw).double()
+
+
+def _batch(batch=3, steps=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, steps, 3, generator=g, dtype=torch.float64)
+    mask = torch.ones(batch, steps, dtype=torch.bool)
+    mask[1, 7:] = False   # ends inside the second window of 4
+    mask[2, 3:] = False   # ends inside the first
+    return x, mask
+
+
+def _state(m, batch, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return _tree_map(lambda leaf: torch.randn(leaf.shape, generator=g, dtype=leaf.dtype),
+                     m.initial_state((batch,), torch.zeros((), dtype=torch.float64)))
+
+
+def _loss_and_grads(elbo, m, *args, **kwargs):
+    pyro.set_rng_seed(3)
+    for p in m.parameters():
+        p.grad = None
+    loss = elbo.loss_and_grads(m.model, m.guide, *args, **kwargs)
+    return loss, [p.grad.clone() for p in m.parameters() if p.grad is not None]
+
+
+@pytest.mark.parametrize("guide", ["filtering", "smoothing"])
+def test_the_fast_elbo_from_an_initial_state_equals_trace_elbo_in_float64(guide):
+    m = _vrnn(guide=guide)
+    x, mask = _batch()
+    state = _state(m, 3)
+    kw = dict(num_particles=2, vectorize_particles=True, max_plate_nesting=1)
+    fast = _loss_and_grads(SequenceELBO(**kw), m, x, mask, 0.5, initial_state=state)
+    plain = _loss_and_grads(Trace_ELBO(**kw), m, x, mask, 0.5, initial_state=state)
+    assert fast[0] == pytest.approx(plain[0], rel=1e-12)
+    assert len(fast[1]) == len(plain[1]) > 5
+    for a, b in zip(fast[1], plain[1]):
+        assert torch.allclose(a, b, rtol=0, atol=1e-10)
+    # and the state matters: from h_0 the loss is another one
+    assert _loss_and_grads(SequenceELBO(**kw), m, x, mask, 0.5)[0] != pytest.approx(fast[0], rel=1e-6)
+
+
+def test_initial_state_of_the_wrong_batch_size_is_refused_naming_the_argument():
+    m = _vrnn()
+    x, mask = _batch()
+    with pytest.raises(ValueError, match="initial_state must be a state of 3 sequences"):
+        m.guide(x, mask, initial_state=_state(m, 2))
+
+
+@pytest.mark.parametrize("make", [lambda: _vrnn(), lambda: STORN(3, 2, 6, feature_dims=(6,), hidden_dims=(6,)).double(),
+                                  lambda: DMM(3, 2, "normal", transition_dim=4, emission_dims=(4,), rnn_dim=4).double()])
+def test_final_state_is_the_recurrence_run_with_the_guides_latents(make):
+    """``final_state`` on a window equals the state the model's own loop reaches when replayed on the
+    guide's trace (for STORN and the DMM, whose states are ``(h, phi_x(x_{t-1}))`` and ``z_t``), and
+    the state a window ends in starts the next as the whole sequence's loop would go on."""
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    m = make()
+    x = torch.randn(2, 8, 3, dtype=torch.float64)
+    trace = poutine.trace(m.guide).get_trace(x)
+    end = m.final_state(x, guide_trace=trace)
+    # by hand: the model's steps, z_t from the trace
+    state = m.initial_state((2,), x)
+    with poutine.block(), pyro.plate("sequences", 2, dim=-1):
+        for t in range(8):
+            with poutine.condition(data={f"z_{t}": trace.nodes[f"z_{t}"]["value"]}):
+                state, _ = m.model_step(t, state, x[:, t])
+    for a, b in zip(_leaves(end), _leaves(state)):
+        assert torch.equal(a, b) and not a.requires_grad
+    # two windows of 4 from the carried state end where one window of 8 ends (same latents)
+    first = m.final_state(x[:, :4], guide_trace=_renamed(trace, range(4), 0))
+    second = m.final_state(x[:, 4:], initial_state=first, guide_trace=_renamed(trace, range(4, 8), 4))
+    for a, b in zip(_leaves(second), _leaves(end)):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+def _leaves(state):
+    return [state] if isinstance(state, torch.Tensor) else [leaf for part in state for leaf in _leaves(part)]
+
+
+def _renamed(trace, steps, offset):
+    """A trace holding ``z_{t - offset}`` = the given trace's ``z_t`` for ``t`` in ``steps``."""
+    out = poutine.Trace()
+    for t in steps:
+        site = dict(trace.nodes[f"z_{t}"], name=f"z_{t - offset}")
+        out.add_node(f"z_{t - offset}", **site)
+    return out
+
+
+def _train(window, steps=4, data=None, **kw):
+    m = _vrnn(**kw)
+    trainer = Trainer(m, lr=0.01, train_window=window)
+    sequences = data if data is not None else [s[:n] for s, n in zip(_batch(3, 10)[0], (10, 7, 3))]
+    pyro.set_rng_seed(11)
+    trainer.fit(sequences, steps, batch_size=3, progress=False, generator=torch.Generator().manual_seed(0))
+    return m, trainer
+
+
+@pytest.mark.parametrize("window", [10, 50])
+def test_a_window_as_long_as_the_batch_is_todays_training_bit_for_bit(window):
+    whole, whole_trainer = _train(0)
+    windowed, windowed_trainer = _train(window)
+    for (name, a), b in zip(whole.named_parameters(), windowed.parameters()):
+        assert torch.equal(a, b), name
+    assert [r["loss"] for r in whole_trainer.history] == [r["loss"] for r in windowed_trainer.history]
+    assert windowed_trainer.step_count == 4
+
+
+@pytest.mark.parametrize("guide", ["filtering", "smoothing"])
+def test_windowed_training_equals_a_hand_written_loop_over_the_windows(guide):
+    """Batch of 3 pieces (10, 7, 3 steps), windows of 4: updates on steps [0, 4) (3 rows), [4, 8) (2
+    rows, from the carried state) and [8, 10) (1 row); each window's loss and gradients equal a
+    Trace_ELBO step written out by hand, the state carried being the LSTM run by hand on the guide's
+    latents from a fresh guide trace after the update."""
+    x, mask = _batch()
+    x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # padded with zeros, as pad_batch pads
+    m = _vrnn(guide=guide)
+    reference = _vrnn(guide=guide)
+    reference.load_state_dict(m.state_dict())
+    trainer = Trainer(m, lr=0.01, train_window=4)
+    seen = []  # (x_w, mask_w, initial_state, gradients) per update
+    step, optim = trainer.step, trainer.optim
+
+    def recording_step(x_w, mask_w, initial_state=None):
+        seen.append([x_w.clone(), mask_w.clone(), initial_state])
+        return step(x_w, mask_w, initial_state)
+
+    def recording_optim(params):
+        seen[-1].append({name: p.grad.clone() for name, p in m.named_parameters() if p.grad is not None})
+        optim(params)
+
+    trainer.step, trainer.optim = recording_step, recording_optim
+    pyro.set_rng_seed(5)
+    updates = list(trainer.window_steps(x, mask))
+    assert [(n, last) for _, n, last in updates] == [(4 + 4 + 3, False), (4 + 3, False), (2, True)]
+    assert trainer.step_count == 3 and len(seen) == 3
+
+    ref_optim = Trainer(reference, lr=0.01).optim  # the same clipped Adam
+    elbo = Trace_ELBO(max_plate_nesting=1)
+    pyro.set_rng_seed(5)
+    state, rows = None, torch.arange(3)
+    for k, start in enumerate((0, 4, 8)):
+        alive = mask[rows, start]
+        rows = rows[alive]
+        state = None if state is None else _tree_map(lambda leaf: leaf[alive], state)
+        x_w, mask_w = x[rows, start:start + 4], mask[rows, start:start + 4]
+        got_x, got_mask, got_state, got_grads = seen[k]
+        assert torch.equal(x_w, got_x) and torch.equal(mask_w, got_mask)
+        assert (state is None) == (got_state is None)
+        if state is not None:
+            for a, b in zip(_leaves(state), _leaves(got_state)):
+                assert torch.allclose(a, b, rtol=0, atol=1e-12) and not b.requires_grad
+        with poutine.trace(param_only=True) as params:
+            loss = elbo.loss_and_grads(reference.model, reference.guide, x_w, mask_w,
+                                       **({} if state is None else {"initial_state": state}))
+        assert updates[k][0] == pytest.approx(loss, rel=1e-12)
+        grads = {name: p.grad for name, p in reference.named_parameters() if p.grad is not None}
+        assert sorted(grads) == sorted(got_grads) and len(grads) > 5
+        for name, g in grads.items():
+            assert torch.allclose(g, got_grads[name], rtol=0, atol=1e-10), name
+        unconstrained = {site["value"].unconstrained() for site in params.trace.nodes.values()}
+        ref_optim(unconstrained)
+        for p in unconstrained:
+            p.grad = None
+        if start + 4 < 10:
+            with torch.no_grad():
+                trace = poutine.trace(reference.guide).get_trace(x_w, mask_w, initial_state=state)
+                state = _by_hand_state(reference, x_w, trace, state)
+    for (name, p), q in zip(reference.named_parameters(), m.parameters()):
+        assert torch.allclose(p, q, rtol=0, atol=1e-12), name
+
+
+def _by_hand_state(m, x_w, trace, state):
+    """``h`` after the window: LSTM cell on ``[phi_x(x_t), phi_z(z_t)]`` from ``state`` (or zeros)."""
+    batch = x_w.shape[0]
+    h, c = state if state is not None else (x_w.new_zeros(batch, 6), x_w.new_zeros(batch, 6))
+    for t in range(x_w.shape[1]):
+        u = torch.cat([m.phi_x(x_w[:, t]), m.phi_z(trace.nodes[f"z_{t}"]["value"])], -1)
+        h, c = m.transition.cell(u, (h, c))
+    return h, c
+
+
+def test_windowed_fit_counts_one_step_per_window_and_validates_whole_sequences():
+    m, trainer = _train(4, steps=5)
+    assert [r["step"] for r in trainer.history] == [1, 2, 3, 4, 5]
+    # the one batch of epoch 1 in 3 windows, epoch 2 left after 2 of them: a resume takes that batch again
+    assert trainer._epoch is not None and trainer._epoch[1] == 0
+    sequences = [s[:n] for s, n in zip(_batch(3, 10)[0], (10, 7, 3))]
+    pyro.set_rng_seed(0)
+    whole = Trainer(m, lr=0.01).loss_per_step(sequences)  # a trainer without windows: whole sequences
+    pyro.set_rng_seed(0)
+    assert trainer.loss_per_step(sequences) == whole
+
+
+def test_train_window_is_a_training_setting_checked_and_refused_with_particle_objectives():
+    settings = TrainingSettings(train_window=100)
+    assert TrainingSettings.from_dict(settings.to_dict()).train_window == 100
+    assert TrainingSettings.from_dict({}).train_window == 0  # a run saved before the setting existed
+    with pytest.raises(ValueError, match="train_window must be >= 0"):
+        TrainingSettings(train_window=-1)
+    assert settings.build_trainer(_vrnn()).train_window == 100
+    with pytest.raises(ValueError, match=r"--train-window"):
+        Trainer(_vrnn(), elbo="fivo", num_particles=2, train_window=10)
