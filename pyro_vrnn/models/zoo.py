@@ -16,6 +16,7 @@ rnn-gmm        rnn      --           --         gmm
 storn          storn    standard     storn      normal
 vrnn-i         vrnn     standard     storn      normal
 dmm            dmm      gated        smoothing  normal      (Pyro's DMM: h sizes the gated transition)
+srnn           srnn     srnn         resq       normal      (Fraccaro et al. 2016: prior and guide fixed)
 vrnn-normal    vrnn     conditional  filtering  normal
 vrnn-gmm       vrnn     conditional  filtering  gmm
 =============  =======  ===========  =========  ==========
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from ..components import registry
 from .base import SequenceModel
-from .seeds import DMM, RNN, STORN, VRNN, _positive
+from .seeds import DMM, RNN, SRNN, STORN, VRNN, _positive
 
 SEED_MODELS: dict[str, dict] = {
     "rnn-normal": {"family": "rnn", "prior": None, "guide": None, "emission": "normal"},
@@ -39,20 +40,23 @@ SEED_MODELS: dict[str, dict] = {
     "vrnn-normal": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "normal"},
     "vrnn-gmm": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "gmm"},
     "dmm": {"family": "dmm", "prior": "gated", "guide": "smoothing", "emission": "normal"},
+    "srnn": {"family": "srnn", "prior": "srnn", "guide": "resq", "emission": "normal"},
 }
 """The VRNN paper's Table 1 models (plus VRNN-I), by command-line name. ``family`` names the model
 class: ``rnn`` (:class:`~pyro_vrnn.models.seeds.RNN`), ``storn`` (:class:`~pyro_vrnn.models.seeds.STORN`, Bayer &
 Osendorfer's recurrence), ``vrnn`` (:class:`~pyro_vrnn.models.seeds.VRNN`) or ``dmm``
-(:class:`~pyro_vrnn.models.seeds.DMM`, Pyro's Deep Markov Model; its prior and guide are fixed)."""
+(:class:`~pyro_vrnn.models.seeds.DMM`, Pyro's Deep Markov Model; its prior and guide are fixed) or ``srnn``
+(:class:`~pyro_vrnn.models.seeds.SRNN`, Fraccaro et al. 2016; prior ``p(z_t | z_{t-1}, d_t)`` and
+residual guide ``q(z_t | z_{t-1}, a_t)`` fixed)."""
 
 DISPLAY_NAMES = {"rnn-normal": "RNN-Normal", "rnn-gmm": "RNN-GMM", "storn": "STORN", "vrnn-i": "VRNN-I",
-                 "vrnn-normal": "VRNN-Normal", "vrnn-gmm": "VRNN-GMM", "dmm": "DMM"}
+                 "vrnn-normal": "VRNN-Normal", "vrnn-gmm": "VRNN-GMM", "dmm": "DMM", "srnn": "SRNN"}
 
 PRIORS = tuple(registry.PRIORS)  # the names, from the one registry
 GUIDES = tuple(registry.GUIDES)
 EMISSIONS = tuple(registry.EMISSIONS)
 TRANSITIONS = tuple(registry.TRANSITIONS)
-MODEL_CLASSES = {"rnn": RNN, "storn": STORN, "vrnn": VRNN, "dmm": DMM}
+MODEL_CLASSES = {"rnn": RNN, "storn": STORN, "vrnn": VRNN, "dmm": DMM, "srnn": SRNN}
 # the emission a named model uses on each kind of data when none is given explicitly
 _BINARY_KINDS = ("music",)
 
@@ -85,6 +89,9 @@ def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | N
             raise ValueError(f"unknown {label} {value!r}; expected one of {', '.join(allowed)}")
     if seed["family"] == "dmm" and (prior, guide) != (None, None):
         raise ValueError("the DMM's prior (gated transition) and guide (smoothing) are fixed; pass prior=None and guide=None")
+    if seed["family"] == "srnn" and (prior, guide) != (None, None):
+        raise ValueError("the SRNN's prior p(z_t | z_{t-1}, d_t) and guide (resq) are fixed; pass prior=None and "
+                         "guide=None (no --prior, --guide)")
     prior = prior or seed["prior"]
     guide = guide or seed["guide"]
     if (prior is None) != (guide is None):  # an RNN name given only one of the two latent pieces
@@ -141,6 +148,8 @@ def build_model(spec: dict) -> SequenceModel:
         if family == "dmm":
             return DMM(spec["x_dim"], spec["z_dim"], spec["emission"], transition_dim=spec["h_dim"],
                        emission_dims=tuple(spec["hidden_dims"]), rnn_dim=spec["rnn_dim"] or spec["h_dim"])
+        if family == "srnn":
+            return SRNN(spec["x_dim"], spec["z_dim"], spec["h_dim"], rnn_dim=spec["rnn_dim"], **common)
         return MODEL_CLASSES[family](spec["x_dim"], spec["z_dim"], spec["h_dim"], prior=spec["prior"],
                                      guide=spec["guide"], rnn_dim=spec["rnn_dim"], **common)
     except KeyError as missing:
