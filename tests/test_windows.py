@@ -12,7 +12,7 @@ import pyro
 import pyro.poutine as poutine
 import pytest
 import torch
-from pyro.infer import Trace_ELBO
+from pyro.infer import RenyiELBO, Trace_ELBO
 
 from pyro_vrnn import DMM, STORN, VRNN
 from pyro_vrnn.infer import SequenceELBO
@@ -113,9 +113,9 @@ def _renamed(trace, steps, offset):
     return out
 
 
-def _train(window, steps=4, data=None, **kw):
+def _train(window, steps=4, data=None, trainer_kwargs=None, **kw):
     m = _vrnn(**kw)
-    trainer = Trainer(m, lr=0.01, train_window=window)
+    trainer = Trainer(m, lr=0.01, train_window=window, **(trainer_kwargs or {}))
     sequences = data if data is not None else [s[:n] for s, n in zip(_batch(3, 10)[0], (10, 7, 3))]
     pyro.set_rng_seed(11)
     trainer.fit(sequences, steps, batch_size=3, progress=False, generator=torch.Generator().manual_seed(0))
@@ -218,7 +218,7 @@ def test_windowed_fit_counts_one_step_per_window_and_validates_whole_sequences()
     assert trainer.loss_per_step(sequences) == whole
 
 
-def test_train_window_is_a_training_setting_checked_and_refused_with_particle_objectives():
+def test_train_window_is_a_training_setting_checked_and_refused_with_a_renyi_elbo_instance():
     settings = TrainingSettings(train_window=100)
     assert TrainingSettings.from_dict(settings.to_dict()).train_window == 100
     assert TrainingSettings.from_dict({}).train_window == 0  # a run saved before the setting existed
@@ -226,4 +226,62 @@ def test_train_window_is_a_training_setting_checked_and_refused_with_particle_ob
         TrainingSettings(train_window=-1)
     assert settings.build_trainer(_vrnn()).train_window == 100
     with pytest.raises(ValueError, match=r"--train-window"):
-        Trainer(_vrnn(), elbo="fivo", num_particles=2, train_window=10)
+        Trainer(_vrnn(), elbo=RenyiELBO(alpha=0.0, num_particles=2), train_window=10)
+
+
+# ------------------------------------------------------------------------------------------ FIVO and iwae
+def test_fivo_from_the_initial_particles_equals_todays_fivo_on_fixed_noise():
+    """Particles started from ``h_0`` given as an ``initial_state`` (leaves ``(K, B, D)``) give today's
+    FIVO loss and gradients for the same seed; and a trainer whose window covers the batch trains
+    exactly as today's FIVO trainer."""
+    from pyro_vrnn.infer import FIVO
+    m = _vrnn()
+    x, mask = _batch()
+    h_0 = m.initial_state((4, 3), x)
+    results = []
+    for kwargs in ({}, {"initial_state": h_0}):
+        results.append(_loss_and_grads(FIVO(num_particles=4), m, x, mask, **kwargs))
+    assert results[0][0] == results[1][0]
+    for a, b in zip(results[0][1], results[1][1]):
+        assert torch.equal(a, b)
+    fivo = {"elbo": "fivo", "num_particles": 3}
+    whole, whole_trainer = _train(0, trainer_kwargs=fivo)
+    windowed, windowed_trainer = _train(10, trainer_kwargs=fivo)
+    for (name, a), b in zip(whole.named_parameters(), windowed.parameters()):
+        assert torch.equal(a, b), name
+    assert [r["loss"] for r in whole_trainer.history] == [r["loss"] for r in windowed_trainer.history]
+
+
+def test_carried_particles_are_the_filters_final_particles_resampled_by_their_weights():
+    from pyro_vrnn.infer.smc import FilterResult, carry_particles
+    K, B = 4, 2
+    h = torch.arange(K * B * 3, dtype=torch.float64).view(1, K, B, 3)
+    log_w = torch.full((1, K, B), -torch.inf, dtype=torch.float64)
+    log_w[0, 2, 0] = 0.0          # sequence 0: all the weight on particle 2
+    log_w[0, :, 1] = 0.0          # sequence 1: uniform: systematic resampling keeps every particle once
+    result = FilterResult(None, None, None, None, state=(h, h + 0.5), log_w=log_w.requires_grad_())
+    carried = carry_particles(result, torch.full((1, B, 1), 0.5, dtype=torch.float64))
+    assert carried[0].shape == (K, B, 3) and not carried[0].requires_grad
+    assert torch.equal(carried[0][:, 0], h[0, 2, 0].expand(K, 3))
+    assert torch.equal(carried[0][:, 1], h[0, :, 1]) and torch.equal(carried[1], carried[0] + 0.5)
+
+
+@pytest.mark.parametrize("elbo", ["fivo", "iwae"])
+def test_windowed_fivo_and_iwae_carry_their_particles_across_windows(elbo):
+    from pyro_vrnn.infer import FIVO
+    m = _vrnn()
+    trainer = Trainer(m, lr=0.01, train_window=4, elbo=elbo, num_particles=3)
+    assert isinstance(trainer.elbo, FIVO) and trainer.elbo.ess_threshold == (0.0 if elbo == "iwae" else 0.5)
+    starts = []
+    step = trainer.step
+    trainer.step = lambda x_w, mask_w, initial_state=None: starts.append(initial_state) or step(x_w, mask_w,
+                                                                                                  initial_state)
+    x, mask = _batch()
+    pyro.set_rng_seed(0)
+    updates = list(trainer.window_steps(x, mask))
+    assert [n for _, n, _ in updates] == [11, 7, 2] and all(loss is not None for loss, _, _ in updates)
+    assert starts[0] is None
+    assert [leaf.shape for leaf in starts[1]] == [(3, 2, 6), (3, 2, 6)]  # K particles of the 2 rows left
+    assert [leaf.shape for leaf in starts[2]] == [(3, 1, 6), (3, 1, 6)]
+    # the particles differ from each other (each carries its own latents' history)
+    assert not torch.equal(starts[1][0][0], starts[1][0][1])

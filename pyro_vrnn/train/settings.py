@@ -96,7 +96,7 @@ class TrainingSettings:
         """The :class:`~pyro_vrnn.train.trainer.Trainer` these settings describe for ``model``
         (``precision``: ``"fp32"`` or ``"bf16"``; ``parallel``: a
         :class:`~pyro_vrnn.train.distributed.DataParallel` or ``None``)."""
-        elbo = make_elbo(self.elbo, int(self.num_particles))
+        elbo = make_elbo(self.elbo, int(self.num_particles), train_window=int(self.train_window))
         if check_precision(precision) != "fp32":
             elbo = AutocastELBO(elbo, model._reference_tensor().device.type)
         return Trainer(model, lr=self.lr, clip_norm=self.clip_norm, weight_decay=self.weight_decay, elbo=elbo,

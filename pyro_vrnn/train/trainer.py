@@ -80,7 +80,7 @@ ELBOS = {
 }
 
 
-def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = False) -> ELBO:
+def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = False, train_window: int = 0) -> ELBO:
     """The one place that maps objective names to ELBO objects; an ELBO instance is returned as is.
 
     - ``"trace"``: :class:`~pyro_vrnn.infer.SequenceELBO`, ``Trace_ELBO``'s loss and gradients (Monte-Carlo
@@ -88,7 +88,10 @@ def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = 
       (``Trace_ELBO`` itself for any other guide);
     - ``"meanfield"``: ``TraceMeanField_ELBO`` (analytic KL where both sides are Gaussian);
     - ``"iwae"``: ``RenyiELBO(alpha=0, num_particles=K, vectorize_particles=True)``, the K-sample
-      importance-weighted bound (with ``K = 1`` it is the ELBO).
+      importance-weighted bound (with ``K = 1`` it is the ELBO); with ``train_window > 0`` the same bound
+      as the particle filter that never resamples inside a window, ``FIVO(ess_threshold=0)``, whose
+      particles are carried to the next window (resampled at the window's end);
+    - ``"fivo"``: :class:`~pyro_vrnn.infer.FIVO`, the SMC bound with ``K`` particles.
     """
     if isinstance(elbo, ELBO):
         return elbo
@@ -96,6 +99,8 @@ def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = 
         raise ValueError(f"unknown elbo {elbo!r}; expected one of {sorted(ELBOS)} or a pyro.infer.ELBO")
     if not (isinstance(num_particles, int) and num_particles >= 1):
         raise ValueError(f"num_particles (--train-particles) must be a positive integer, got {num_particles!r}")
+    if elbo == "iwae" and train_window:
+        return FIVO(num_particles=num_particles, max_plate_nesting=1, ess_threshold=0.0)
     return ELBOS[elbo](num_particles=num_particles, vectorize_particles=vectorize_particles, max_plate_nesting=1)
 
 
@@ -173,7 +178,7 @@ class Trainer:
         self.lr_schedule = lr_schedule
         self.optim = (lr_schedule.optimizer(self.optim_args) if lr_schedule is not None
                       else ClippedAdam(dict(self.optim_args)))
-        self.elbo = make_elbo(elbo, num_particles, vectorize_particles)
+        self.elbo = make_elbo(elbo, num_particles, vectorize_particles, train_window)
         self.annealing = annealing if annealing is not None else KLAnnealing()
         if isinstance(self.elbo, RenyiELBO) and float(self.annealing(0)) != 1.0:
             warnings.warn("KL annealing with the iwae objective scales log p(z) and log q(z) inside the "
@@ -285,8 +290,10 @@ class Trainer:
         in, then carries that state on, detached: the model's filtering state ``h_{s+N}`` given the
         guide's latents, :meth:`~pyro_vrnn.models.SequenceModel.final_state` after the update on a
         fresh trace of the guide. An update so costs ``N`` steps (and the carried state one more,
-        gradient-free, pass over the window) whatever the pieces' lengths. A skipped (non-finite)
-        window ends the batch: no state is carried out of it.
+        gradient-free, pass over the window) whatever the pieces' lengths. With FIVO (and ``iwae``,
+        run as FIVO without resampling inside a window) the state is the filter's ``K`` particles,
+        resampled by their weights at the window's end (:meth:`~pyro_vrnn.infer.FIVO.window_end_state`).
+        A skipped (non-finite) window ends the batch: no state is carried out of it.
         """
         window = self.train_window
         if x is None or not window or x.shape[1] <= window:
@@ -309,9 +316,17 @@ class Trainer:
             yield loss, int(mask_w.sum()), last or loss is None
             if last or loss is None:
                 return
-            with torch.no_grad():
-                guide_trace = poutine.trace(self.guide).get_trace(x_w, mask_w, initial_state=state)
-                state = self.model.final_state(x_w, mask_w, initial_state=state, guide_trace=guide_trace)
+            state = self._window_end_state(x_w, mask_w, state)
+
+    @torch.no_grad()
+    def _window_end_state(self, x_w, mask_w, state):
+        """The state a window hands to the next, detached: the objective's own where it has one (FIVO:
+        its particles, resampled), else the model's filtering state given a fresh guide trace."""
+        carry = getattr(getattr(self.elbo, "elbo", self.elbo), "window_end_state", None)
+        if carry is not None:
+            return carry(self.model.model, self.guide, x_w, mask_w, initial_state=state)
+        guide_trace = poutine.trace(self.guide).get_trace(x_w, mask_w, initial_state=state)
+        return self.model.final_state(x_w, mask_w, initial_state=state, guide_trace=guide_trace)
 
     def _skip(self, what: str) -> None:
         """Count a bad step: warn and return ``None``, or raise :class:`DivergenceError` past the limit."""
@@ -503,9 +518,9 @@ def _check_window(train_window, elbo, parallel) -> int:
     if train_window and parallel is not None:
         raise ValueError("train_window (--train-window) is not supported with several processes (torchrun): "
                          "the processes' shares would cut into different numbers of windows")
-    if train_window and isinstance(getattr(elbo, "elbo", elbo), (FIVO, RenyiELBO)):
-        raise ValueError("train_window (--train-window) runs with --elbo trace or meanfield; the particle "
-                         "objectives (iwae, fivo) do not carry their particles across windows yet")
+    if train_window and isinstance(getattr(elbo, "elbo", elbo), RenyiELBO):
+        raise ValueError("train_window (--train-window) carries the particles of iwae through the filter: pass "
+                         "elbo='iwae' by name (FIVO without resampling inside a window), not a RenyiELBO")
     return int(train_window)
 
 
