@@ -125,6 +125,10 @@ def test_srnn_is_a_named_model_with_its_prior_and_guide_fixed_and_smc_runs_it():
     assert model_spec("srnn", 88, kind="music")["emission"] == "bernoulli"
     with pytest.raises(ValueError, match="SRNN's prior"):
         model_spec("srnn", 3, guide="filtering")
+    # a saved spec names the fixed prior and guide (a resumed run passes them back): accepted as the model's own
+    for name in ("srnn", "dmm"):
+        saved = model_spec(name, 3)
+        assert model_spec(name, 3, prior=saved["prior"], guide=saved["guide"]) == saved
     m = _srnn()
     x, mask = _data()
     estimate = smc_estimate(m, x, mask, num_particles=8, seed=0)

@@ -285,3 +285,27 @@ def test_windowed_fivo_and_iwae_carry_their_particles_across_windows(elbo):
     assert [leaf.shape for leaf in starts[2]] == [(3, 1, 6), (3, 1, 6)]
     # the particles differ from each other (each carries its own latents' history)
     assert not torch.equal(starts[1][0][0], starts[1][0][1])
+
+
+def test_the_cli_trains_srnn_in_windows_with_the_music_long_preset_and_resumes(tmp_path):
+    """``--preset music-long`` sets ``--train-window 100``; a flag given wins; the run trains an SRNN
+    one update per window and resumes with the window it was saved with."""
+    import json
+
+    from pyro_vrnn.cli.main import main
+    from pyro_vrnn.train.presets import get_preset
+    assert get_preset("music-long").flags["train_window"] == 100
+    tiny = ["--data", "music-synthetic", "--data-option", "num_train=4", "--data-option", "num_valid=2",
+            "--data-option", "num_test=2", "--data-option", "lengths=(9,12)", "--h-dim", "8", "--z-dim", "2",
+            "--feature-dims", "8", "--hidden-dims", "8", "--batch-size", "4", "--valid-every", "2", "--quiet"]
+    run = tmp_path / "run"
+    assert main(["train", "--preset", "music-long", "--model", "srnn", *tiny, "--train-window", "5",
+                 "--steps", "4", "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["training"]["train_window"] == 5 and config["model"]["family"] == "srnn"
+    history = json.loads((run / "history.json").read_text())["train"]
+    assert [r["step"] for r in history] == [1, 2, 3, 4]  # one batch of pieces of 9-12 steps: 3 windows, then 1
+    assert main(["train", "--resume", "--out", str(run), "--steps", "6", "--quiet"]) == 0
+    history = json.loads((run / "history.json").read_text())["train"]
+    assert [r["step"] for r in history] == [1, 2, 3, 4, 5, 6]
+    assert json.loads((run / "config.json").read_text())["training"]["train_window"] == 5

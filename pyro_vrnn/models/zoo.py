@@ -83,6 +83,8 @@ def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | N
     if name not in SEED_MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {', '.join(SEED_MODELS)}")
     seed = SEED_MODELS[name]
+    if seed["family"] in ("dmm", "srnn") and (prior, guide) == (seed["prior"], seed["guide"]):
+        prior = guide = None  # a saved spec (a resumed run) names the fixed prior and guide: they are the model's
     for label, value, allowed in (("prior", prior, PRIORS), ("guide", guide, GUIDES),
                                   ("emission", emission, EMISSIONS), ("transition", transition, TRANSITIONS)):
         if value is not None and value not in allowed:
