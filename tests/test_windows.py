@@ -98,6 +98,15 @@ def test_final_state_is_the_recurrence_run_with_the_guides_latents(make):
     second = m.final_state(x[:, 4:], initial_state=first, guide_trace=_renamed(trace, range(4, 8), 4))
     for a, b in zip(_leaves(second), _leaves(end)):
         assert torch.allclose(a, b, rtol=0, atol=1e-12)
+    # filtering_state (the guide's own return value where it runs the model's recurrence: VRNN, DMM)
+    # is final_state on a fresh guide trace, drawn with the same noise
+    pyro.set_rng_seed(2)
+    fresh = m.filtering_state(x, initial_state=first)
+    pyro.set_rng_seed(2)
+    replayed = m.final_state(x, initial_state=first,
+                             guide_trace=poutine.trace(m.guide).get_trace(x, initial_state=first))
+    for a, b in zip(_leaves(fresh), _leaves(replayed)):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12) and not a.requires_grad
 
 
 def _leaves(state):

@@ -276,6 +276,9 @@ class SequenceModel(nn.Module):
     def guide(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor=1.0, *, initial_state=None):
         """The variational distribution ``q(z | x)``: samples every ``z_{t}`` the model samples.
 
+        Returns the model's state after the last step given the sampled ``z`` when the guide runs the
+        model's recurrence (its component reads ``h``), else ``None``.
+
         ``initial_state``: the model's state to start from, as in :meth:`model`. On a window of a longer
         sequence the guide's encoding (:meth:`encode`) sees the window only: a guide that reads the future
         (the smoothing guide, the DMM's) reads ``x_{t:end of window}``, not ``x_{t:T}``, and a guide's
@@ -292,6 +295,7 @@ class SequenceModel(nn.Module):
         with pyro.plate("sequences", batch_size, dim=-1):
             for t in pyro.markov(range(num_steps)):
                 state = self.guide_step(t, state, x_features[t], contexts[t], masks[t], annealing_factor)
+        return state if self.posterior.uses_model_state else None
 
     def _start(self, initial_state, batch_size: int, like: torch.Tensor):
         """``initial_state`` if given (checked to hold ``batch_size`` sequences), else ``h_0``."""
@@ -325,6 +329,20 @@ class SequenceModel(nn.Module):
             for t in range(num_steps):
                 state, _ = self.model_step(t, state, xs[t], masks[t])
         return _detached(state)
+
+    @torch.no_grad()
+    def filtering_state(self, x: torch.Tensor, mask: torch.Tensor | None = None, initial_state=None):
+        """``h_T`` given ``z ~ q(z | x)``: the state after the last step of ``x`` (from ``initial_state``)
+        with fresh latents from this model's guide, detached. Where the guide runs the model's
+        recurrence and :meth:`model_step` is the base's, the guide's return value is that state (one
+        pass); otherwise :meth:`final_state` replays the model on the guide's trace. What a window of
+        windowed training hands to the next (:meth:`~pyro_vrnn.train.trainer.Trainer.window_steps`)."""
+        if self.posterior is not None and self.posterior.uses_model_state and \
+                type(self).model_step is SequenceModel.model_step and type(self).guide_step is SequenceModel.guide_step:
+            with poutine.block():
+                return _detached(self.guide(x, mask, initial_state=initial_state))
+        guide_trace = poutine.trace(self.guide).get_trace(x, mask, initial_state=initial_state)
+        return self.final_state(x, mask, initial_state=initial_state, guide_trace=guide_trace)
 
     def forward(self, x: torch.Tensor | None, mask: torch.Tensor | None = None, annealing_factor=1.0, **kwargs):
         """:meth:`model` (the generative program), as a ``PyroModule``'s ``forward`` is."""

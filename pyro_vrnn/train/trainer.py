@@ -288,8 +288,8 @@ class Trainer:
         ``[s, s + N)``; window ``k`` takes the rows with a real step in it (a prefix mask: rows only
         drop out), runs one :meth:`step` on ``x[:, s:s + N]`` from the state the previous window ended
         in, then carries that state on, detached: the model's filtering state ``h_{s+N}`` given the
-        guide's latents, :meth:`~pyro_vrnn.models.SequenceModel.final_state` after the update on a
-        fresh trace of the guide. An update so costs ``N`` steps (and the carried state one more,
+        guide's latents, drawn afresh after the update (:meth:`~pyro_vrnn.models.SequenceModel.filtering_state`;
+        for a guide of the user's, :meth:`~pyro_vrnn.models.SequenceModel.final_state` on its trace). An update so costs ``N`` steps (and the carried state one more,
         gradient-free, pass over the window) whatever the pieces' lengths. With FIVO (and ``iwae``,
         run as FIVO without resampling inside a window) the state is the filter's ``K`` particles,
         resampled by their weights at the window's end (:meth:`~pyro_vrnn.infer.FIVO.window_end_state`).
@@ -325,6 +325,8 @@ class Trainer:
         carry = getattr(getattr(self.elbo, "elbo", self.elbo), "window_end_state", None)
         if carry is not None:
             return carry(self.model.model, self.guide, x_w, mask_w, initial_state=state)
+        if self.guide == self.model.guide:
+            return self.model.filtering_state(x_w, mask_w, initial_state=state)
         guide_trace = poutine.trace(self.guide).get_trace(x_w, mask_w, initial_state=state)
         return self.model.final_state(x_w, mask_w, initial_state=state, guide_trace=guide_trace)
 
