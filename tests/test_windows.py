@@ -14,7 +14,7 @@ import pytest
 import torch
 from pyro.infer import RenyiELBO, Trace_ELBO
 
-from pyro_vrnn import DMM, STORN, VRNN
+from pyro_vrnn import DMM, RNN, SRNN, STORN, VRNN
 from pyro_vrnn.infer import SequenceELBO
 from pyro_vrnn.infer.engine import _tree_map
 from pyro_vrnn.train.settings import TrainingSettings
@@ -318,3 +318,26 @@ def test_the_cli_trains_srnn_in_windows_with_the_music_long_preset_and_resumes(t
     history = json.loads((run / "history.json").read_text())["train"]
     assert [r["step"] for r in history] == [1, 2, 3, 4, 5, 6]
     assert json.loads((run / "config.json").read_text())["training"]["train_window"] == 5
+
+
+@pytest.mark.parametrize("make", [
+    lambda: _vrnn(), lambda: _vrnn(guide="smoothing"), lambda: _vrnn(prior="standard", guide="storn"),
+    lambda: DMM(3, 2, "normal", transition_dim=4, emission_dims=(4,), rnn_dim=4).double(),
+    lambda: SRNN(3, 2, 5, feature_dims=(4,), hidden_dims=(6,), rnn_dim=4).double(),
+    lambda: RNN(3, 5, feature_dims=(4,), hidden_dims=(4,)).double()])
+def test_the_engines_carried_state_equals_the_guides_for_the_same_noise(make):
+    """What the trainer carries for a model the engine supports (the guide's loop without Pyro) is the
+    state the guide program reaches, or the model replayed on its trace, with the same seed."""
+    from pyro_vrnn.infer.engine import filtering_state
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    m = make()
+    x, mask = _batch(3, 7)
+    start = _tree_map(lambda leaf: leaf + 0.1, m.initial_state((3,), x))
+    pyro.set_rng_seed(6)
+    fast = filtering_state(m, x, mask, initial_state=start)
+    pyro.set_rng_seed(6)
+    programs = m.filtering_state(x, mask, initial_state=start)
+    for a, b in zip(_leaves(fast), _leaves(programs)):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12) and not a.requires_grad
+    assert not torch.equal(_leaves(fast)[0], _leaves(m.initial_state((3,), x))[0])

@@ -37,7 +37,7 @@ from pyro.optim import ClippedAdam
 from ..data.batching import batch_indices, pad_batch
 from ..data.prepared import load_batches, sequence_lengths
 from ..infer import FIVO, SequenceELBO
-from ..infer.engine import _tree_map
+from ..infer.engine import _tree_map, filtering_state, supported_model
 from .progress import progress_bar
 from .resources import TRAINING_KNOBS, out_of_memory_advice
 from .schedules import EarlyStopping, PlateauSchedule
@@ -325,6 +325,8 @@ class Trainer:
         carry = getattr(getattr(self.elbo, "elbo", self.elbo), "window_end_state", None)
         if carry is not None:
             return carry(self.model.model, self.guide, x_w, mask_w, initial_state=state)
+        if supported_model(self.model.model, self.guide, (x_w, mask_w), {"initial_state": state}) is not None:
+            return filtering_state(self.model, x_w, mask_w, initial_state=state)  # the same, without Pyro's sites
         if self.guide == self.model.guide:
             return self.model.filtering_state(x_w, mask_w, initial_state=state)
         guide_trace = poutine.trace(self.guide).get_trace(x_w, mask_w, initial_state=state)
