@@ -19,12 +19,19 @@ RNN            none                         none                   h_t = f(phi_x
 STORN          N(0, I)                      q(z_t | x_{<=t})       h_t = f(phi_x(x_{t-1}), phi_z(z_t), h_{t-1}); p(x_t | h_t)
 VRNN-I         N(0, I)                      q(z_t | x_{<=t})       as the VRNN
 VRNN           N(mu_0(h), sigma_0(h)^2)     q(z_t | x_t, h_{t-1})  h_t = f(phi_x(x_t), phi_z(z_t), h_{t-1}); p(x_t | z_t, h_{t-1})
+SRNN           p(z_t | z_{t-1}, d_t)        q(z_t | z_{t-1}, a_t)  d_t = f(phi_x(x_{t-1}), d_{t-1}); p(x_t | z_t, d_t)
 =============  ===========================  =====================  =====================================
 
 Tensors are batch-first: ``x`` is ``(batch, time, x_dim)`` and ``mask`` a ``(batch, time)`` bool
 tensor, True on real steps (a prefix of each row). Padded steps are masked (never truncated). Every
 one-step method accepts extra leading dims (vectorized particles, or all time steps at once).
 Fast training and evaluation live apart from these programs, in :mod:`pyro_vrnn.infer`.
+
+**Windows of a long sequence.** ``model``/``guide`` take ``initial_state``: the state to start from
+instead of ``h_0``, so that a window ``x[:, s:s + N]`` is the same program run from the state the
+previous window ended in (:meth:`SequenceModel.filtering_state`: ``h`` after the window given latents
+from the guide; :meth:`SequenceModel.final_state`: the model replayed on a guide trace). Site names
+restart at ``z_0``/``x_0`` in every window: each window is its own program, one SVI step each.
 """
 
 from __future__ import annotations
