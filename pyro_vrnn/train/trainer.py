@@ -288,9 +288,12 @@ class Trainer:
         ``[s, s + N)``; window ``k`` takes the rows with a real step in it (a prefix mask: rows only
         drop out), runs one :meth:`step` on ``x[:, s:s + N]`` from the state the previous window ended
         in, then carries that state on, detached: the model's filtering state ``h_{s+N}`` given the
-        guide's latents, drawn afresh after the update (:meth:`~pyro_vrnn.models.SequenceModel.filtering_state`;
-        for a guide of the user's, :meth:`~pyro_vrnn.models.SequenceModel.final_state` on its trace). An update so costs ``N`` steps (and the carried state one more,
-        gradient-free, pass over the window) whatever the pieces' lengths. With FIVO (and ``iwae``,
+        guide's latents, drawn afresh after the update
+        (:meth:`~pyro_vrnn.models.SequenceModel.filtering_state`, run by the engine without Pyro's
+        sites where it applies; for a guide of the user's,
+        :meth:`~pyro_vrnn.models.SequenceModel.final_state` on its trace). An update so costs ``N``
+        steps (and the carried state one more, gradient-free, pass over the window) whatever the
+        pieces' lengths. With FIVO (and ``iwae``,
         run as FIVO without resampling inside a window) the state is the filter's ``K`` particles,
         resampled by their weights at the window's end (:meth:`~pyro_vrnn.infer.FIVO.window_end_state`).
         A skipped (non-finite) window ends the batch: no state is carried out of it.
