@@ -341,3 +341,36 @@ def test_the_engines_carried_state_equals_the_guides_for_the_same_noise(make):
     for a, b in zip(_leaves(fast), _leaves(programs)):
         assert torch.allclose(a, b, rtol=0, atol=1e-12) and not a.requires_grad
     assert not torch.equal(_leaves(fast)[0], _leaves(m.initial_state((3,), x))[0])
+
+
+@pytest.mark.parametrize("elbo", ["trace", "fivo"])
+def test_a_run_checkpointed_between_two_windows_resumes_to_the_uninterrupted_parameters(tmp_path, elbo):
+    """The checkpoint holds where the batch goes on (the next window and the carried state, the
+    particles for FIVO): stopped after each update of a batch in 3 windows and resumed from the
+    checkpoint file in a fresh trainer, the run ends with the uninterrupted run's parameters, bitwise."""
+    from pyro_vrnn.train.checkpoint import load_latest, save_checkpoint, set_rng_state
+    sequences = [s[:n] for s, n in zip(_batch(3, 10)[0], (10, 7, 3))]
+
+    def build():
+        m = _vrnn()
+        return m, Trainer(m, lr=0.01, train_window=4, elbo=elbo, num_particles=2)
+
+    model, trainer = build()
+    pyro.set_rng_seed(11)
+    trainer.fit(sequences, 5, 3, progress=False, generator=torch.Generator().manual_seed(0))
+    reference = [p.detach().clone() for p in model.parameters()]
+    for stop in (1, 2, 4):
+        run = tmp_path / f"{elbo}{stop}"
+        model, trainer = build()
+        pyro.set_rng_seed(11)
+        trainer.fit(sequences, stop, 3, progress=False, generator=torch.Generator().manual_seed(0),
+                    callback=lambda tr, rec: save_checkpoint(run, trainer=tr, config={}))
+        assert (trainer._window is not None) == (stop != 3)  # between two windows of a batch, or not
+        torch.manual_seed(999)
+        model, trainer = build()
+        payload, _ = load_latest(run)
+        trainer.load_state_dict(payload["trainer"])
+        set_rng_state(payload["rng"])
+        trainer.fit(sequences, 5, 3, progress=False)
+        for a, b in zip(model.parameters(), reference):
+            assert torch.equal(a, b)

@@ -195,6 +195,7 @@ class Trainer:
         self._model_takes_beta = _accepts_annealing(model.model)
         self._guide_takes_beta = _accepts_annealing(self.guide)
         self._epoch = None  # (generator state at epoch start, batches consumed) for exact resume
+        self._window = None  # (next window's first step, carried state) inside the current batch
 
     @property
     def stopped_early(self) -> bool:
@@ -279,47 +280,55 @@ class Trainer:
             return loss, params, "loss" if not math.isfinite(loss) else "gradient"
         return loss, params, None
 
-    def window_steps(self, x: torch.Tensor | None, mask: torch.Tensor | None = None):
+    def window_steps(self, x: torch.Tensor | None, mask: torch.Tensor | None = None, resume=None):
         """The updates of one batch: yields ``(loss, real_steps, last)`` per SVI step.
 
         Without a window (``train_window = 0``) or a batch no longer than it: one :meth:`step` on the
         whole batch (``real_steps`` is ``None``: the caller counts them). Otherwise truncated
         backpropagation through time: the batch ``(B, T)`` is cut into consecutive windows
-        ``[s, s + N)``; window ``k`` takes the rows with a real step in it (a prefix mask: rows only
-        drop out), runs one :meth:`step` on ``x[:, s:s + N]`` from the state the previous window ended
-        in, then carries that state on, detached: the model's filtering state ``h_{s+N}`` given the
-        guide's latents, drawn afresh after the update
+        ``[s, s + N)``; window ``k`` takes the rows with a real step at ``s`` (a prefix mask: rows only
+        drop out), runs one :meth:`step` on ``x[rows, s:s + N]`` from the state the previous window
+        ended in, then carries that state on, detached: the model's filtering state ``h_{s+N}`` given
+        the guide's latents, drawn afresh after the update
         (:meth:`~pyro_vrnn.models.SequenceModel.filtering_state`, run by the engine without Pyro's
         sites where it applies; for a guide of the user's,
         :meth:`~pyro_vrnn.models.SequenceModel.final_state` on its trace). An update so costs ``N``
         steps (and the carried state one more, gradient-free, pass over the window) whatever the
-        pieces' lengths. With FIVO (and ``iwae``,
-        run as FIVO without resampling inside a window) the state is the filter's ``K`` particles,
-        resampled by their weights at the window's end (:meth:`~pyro_vrnn.infer.FIVO.window_end_state`).
-        A skipped (non-finite) window ends the batch: no state is carried out of it.
+        pieces' lengths. With FIVO (and ``iwae``, run as FIVO without resampling inside a window) the
+        state is the filter's ``K`` particles, resampled by their weights at the window's end
+        (:meth:`~pyro_vrnn.infer.FIVO.window_end_state`). A skipped (non-finite) window ends the batch:
+        no state is carried out of it.
+
+        Before each yield but the batch's last, the place to go on from, ``(s + N, state)``, is kept
+        in :meth:`state_dict` (``"window"``), so a run checkpointed between two windows of a batch and
+        resumed continues at the next window (``resume``: that pair; ``fit`` passes it), exactly as an
+        uninterrupted run would.
         """
         window = self.train_window
         if x is None or not window or x.shape[1] <= window:
+            self._window = None
             yield self.step(x, mask), None, True
             return
         num_steps = x.shape[1]
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # padding must not reach the carried states
-        rows = torch.arange(x.shape[0], device=x.device)  # the rows still running, into the batch
-        state = None
-        for start in range(0, num_steps, window):
-            alive = mask[rows, start]
-            if not bool(alive.all()):
-                rows = rows[alive]
-                state = None if state is None else _tree_map(lambda leaf: leaf[..., alive, :], state)
+        first, state = resume if resume is not None else (0, None)
+        rows = mask[:, first].nonzero().squeeze(1)  # the rows with a real step in the window, into the batch
+        for start in range(first, num_steps, window):
             x_w, mask_w = x[rows, start:start + window], mask[rows, start:start + window]
-            last = start + window >= num_steps
             loss = self.step(x_w, mask_w, initial_state=state)
-            yield loss, int(mask_w.sum()), last or loss is None
-            if last or loss is None:
+            if start + window >= num_steps or loss is None:
+                self._window = None
+                yield loss, int(mask_w.sum()), True
                 return
             state = self._window_end_state(x_w, mask_w, state)
+            alive = mask[rows, start + window]
+            if not bool(alive.all()):
+                rows = rows[alive]
+                state = _tree_map(lambda leaf: leaf[..., alive, :], state)
+            self._window = (start + window, state)
+            yield loss, int(mask_w.sum()), False
 
     @torch.no_grad()
     def _window_end_state(self, x_w, mask_w, state):
@@ -419,7 +428,7 @@ class Trainer:
                     if self.step_count >= num_steps or self.stopped_early:
                         break
                     t0, done = time.perf_counter(), False
-                    for loss, real_steps, done in self.window_steps(x, mask):
+                    for loss, real_steps, done in self.window_steps(x, mask, resume=self._window):
                         if done:  # the batch is done: a checkpoint from now on resumes at the next one
                             self._epoch = (start_state, self._epoch[1] + 1)
                         if loss is not None:
@@ -428,7 +437,7 @@ class Trainer:
                         if self.step_count >= num_steps or self.stopped_early:
                             break
                         t0 = time.perf_counter()
-                    if not done:  # left in the middle of its windows: a resumed run takes it again from its first
+                    if not done:  # left between two of its windows: a resumed run goes on at the next
                         break
                 else:
                     self._epoch = None  # epoch exhausted: the generator's state now starts the next one
@@ -500,6 +509,7 @@ class Trainer:
             "valid_history": list(self.valid_history),
             "batch_generator": getattr(self, "generator", None) and self.generator.get_state(),
             "epoch": self._epoch,
+            "window": self._window,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -515,6 +525,7 @@ class Trainer:
             self.generator = torch.Generator()
             self.generator.set_state(state["batch_generator"])
         self._epoch = state.get("epoch")
+        self._window = state.get("window")
 
 
 def _check_window(train_window, elbo, parallel) -> int:
