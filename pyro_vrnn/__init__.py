@@ -10,7 +10,7 @@ table) -> :mod:`~pyro_vrnn.cli` (one module per command). ``docs/architecture.md
 
 from .components.emissions import (BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission,
                                    LinearGaussianEmission)
-from .components.guides import FilteringGuide, SmoothingGuide, STORNGuide
+from .components.guides import FilteringGuide, ResidualGuide, SmoothingGuide, STORNGuide
 from .components.nn import MLP, Identity, NoFeatures
 from .components.priors import (ConditionalGaussianPrior, GatedTransitionPrior, LinearGaussianPrior,
                                 StandardNormalPrior)
@@ -18,7 +18,7 @@ from .components.transitions import GRUTransition, IdentityTransition, LSTMTrans
 from .infer import FIVO, SMCEstimate, StepScores, score, smc_estimate, smc_log_likelihood
 from .infer.importance import (ImportanceEstimate, importance_estimate, importance_log_likelihood,
                                importance_log_weights)
-from .models import DMM, RNN, STORN, VRNN, SequenceModel
+from .models import DMM, RNN, SRNN, STORN, VRNN, SequenceModel
 from .models.predictive import Forecast, forecast
 from .train.trainer import KLAnnealing, Trainer, fit
 from .version import __version__
@@ -26,8 +26,8 @@ from .version import __version__
 __all__ = [
     "BernoulliEmission", "ConditionalGaussianPrior", "DMM", "GatedTransitionPrior", "FilteringGuide", "GaussianEmission", "GMMEmission",
     "GRUTransition", "HandwritingEmission", "Identity", "IdentityTransition", "ImportanceEstimate",
-    "LinearGaussianEmission", "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "RNN",
-    "SequenceModel", "SmoothingGuide", "StandardNormalPrior", "STORN", "STORNGuide", "VRNN",
+    "LinearGaussianEmission", "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "ResidualGuide", "RNN",
+    "SequenceModel", "SmoothingGuide", "SRNN", "StandardNormalPrior", "STORN", "STORNGuide", "VRNN",
     "KLAnnealing", "Trainer", "fit", "importance_estimate", "importance_log_likelihood", "importance_log_weights",
     "FIVO", "SMCEstimate", "smc_estimate", "smc_log_likelihood", "StepScores", "score",
     "Forecast", "forecast",

@@ -206,7 +206,7 @@ ERROR_CASES = {
     "sample-missing-run": lambda p: ["sample", str(p / "nothing"), "--out", str(p / "s")],
     "sample-corrupt-checkpoint": lambda p: ["sample", str(_corrupt_run(p)), "--out", str(p / "s")],
     "sample-zero-num": lambda p: ["sample", str(_run(p)), "--num", "0", "--out", str(p / "s")],
-    "compare-unknown-model": lambda p: ["compare", *TINY_MUSIC, "--models", "rnn-normal,srnn", "--out", str(p / "c")],
+    "compare-unknown-model": lambda p: ["compare", *TINY_MUSIC, "--models", "rnn-normal,lstm-vae", "--out", str(p / "c")],
     "compare-missing-data": lambda p: ["compare", "--data", f"speech:{p}/nowhere", "--out", str(p / "c")],
     "compare-negative-steps": lambda p: ["compare", *TINY_MUSIC, "--steps", "-1", "--out", str(p / "c")],
 }

@@ -194,6 +194,12 @@ def add_training_args(parser, defaults: dict):
                             "[default: 0 = off]")
     group.add_argument("--kl-anneal-start", type=unit_interval, metavar="BETA",
                        help="initial KL weight, in (0, 1] [default: 0.1]")
+    group.add_argument("--train-window", type=nonnegative_int, metavar="N",
+                       help="truncated backpropagation through time for long sequences: one update per window of "
+                            "N steps of each batch, the recurrent state carried to the next window and detached, "
+                            "so an update costs N steps whatever the pieces' lengths; guides that read the future "
+                            "(smoothing, DMM) see the window's future only; validation and evaluation run whole "
+                            "sequences; 0 = whole sequences [default: 0]")
     group.add_argument("--bucket-by-length", action="store_true", default=None,
                        help="batch sequences of similar length together (less padding)")
     group.add_argument("--valid-every", type=nonnegative_int, metavar="N",
@@ -325,7 +331,8 @@ TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "cli
                   "valid_every": "valid_every", "checkpoint_every": "checkpoint_every",
                   "bucket_by_length": "bucket_by_length", "weight_decay": "weight_decay",
                   "num_particles": "train_particles", "patience": "patience", "lr_schedule": "lr_schedule",
-                  "lr_factor": "lr_factor", "lr_patience": "lr_patience", "min_lr": "min_lr"}
+                  "lr_factor": "lr_factor", "lr_patience": "lr_patience", "min_lr": "min_lr",
+                  "train_window": "train_window"}
 
 
 def setup_runtime(args):

@@ -14,7 +14,7 @@ Nothing here imports the models, inference or training.
 
 from .emissions import (BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission,
                         LinearGaussianEmission)
-from .guides import FilteringGuide, SmoothingGuide, STORNGuide
+from .guides import FilteringGuide, ResidualGuide, SmoothingGuide, STORNGuide
 from .nn import MLP, Identity, NoFeatures
 from .priors import (ConditionalGaussianPrior, GatedTransitionPrior, LinearGaussianPrior, StandardNormalPrior)
 from .transitions import GRUTransition, IdentityTransition, LSTMTransition
@@ -22,6 +22,6 @@ from .transitions import GRUTransition, IdentityTransition, LSTMTransition
 __all__ = [
     "BernoulliEmission", "ConditionalGaussianPrior", "FilteringGuide", "GatedTransitionPrior", "GaussianEmission",
     "GMMEmission", "GRUTransition", "HandwritingEmission", "Identity", "IdentityTransition", "LinearGaussianEmission",
-    "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "SmoothingGuide", "StandardNormalPrior",
+    "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "ResidualGuide", "SmoothingGuide", "StandardNormalPrior",
     "STORNGuide",
 ]

@@ -158,3 +158,35 @@ class CombinerGuide(nn.Module):
         combined = 0.5 * (torch.tanh(self.z_to_hidden(h)) + context_t)
         scale = positive_scale(full_precision(self.raw_scale(combined)), self.scale_floor)
         return StepIndependent(dist.Normal(full_precision(self.loc(combined)), scale), 1)
+
+
+class ResidualGuide(nn.Module):
+    """SRNN's posterior ``q(z_t | z_{t-1}, a_t)`` with the residual mean of Fraccaro et al. 2016 ("Resq")::
+
+        a_t = BackwardRNN(u_{>=t})                         (u_t = [d_t, x_t] in the SRNN)
+        q(z_t | .) = N(mu_p + mu_res([a_t, z_{t-1}]), diag sigma([a_t, z_{t-1}])^2)
+
+    where ``mu_p`` is the prior's mean ``E p(z_t | z_{t-1}, d_t)``, given by the model: the guide learns
+    the correction to the prior. ``encode(x, features, mask)`` runs the backward RNN over ``features
+    (B, T, F)`` once per call (within each sequence's length); ``forward(a_t, z_prev, prior_loc)`` takes
+    ``a_t: (B, C)``, ``z_{t-1}: (..., B, Z)`` and ``mu_p: (..., B, Z)``. It reads the model's state
+    (``z_{t-1}`` and ``mu_p``), so the guide runs the model's recurrence.
+    """
+
+    uses_model_state = True
+
+    def __init__(self, feature_dim: int, z_dim: int, rnn_dim: int = 64, hidden_dims=(64,), activation="relu",
+                 rnn="lstm", scale_floor=1e-3):
+        super().__init__()
+        self.z_dim = z_dim
+        rnn_cls = {"lstm": nn.LSTM, "gru": nn.GRU}[rnn]
+        self.rnn = rnn_cls(feature_dim, rnn_dim, batch_first=True)
+        self.head = GaussianHead(rnn_dim + z_dim, z_dim, hidden_dims, activation, scale_floor=scale_floor)
+
+    def encode(self, x, features, mask):
+        """``a_t`` for all steps at once: ``(B, T, rnn_dim)``."""
+        return reverse_padded(self.rnn(reverse_padded(features, mask))[0], mask)
+
+    def forward(self, context_t, z_prev, prior_loc):
+        residual = self.head(broadcast_cat([context_t, z_prev])).base_dist
+        return StepIndependent(dist.Normal(prior_loc + residual.loc, residual.scale), 1)

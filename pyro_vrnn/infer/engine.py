@@ -19,9 +19,12 @@ where it is the same computation as the Pyro programs (:func:`supported_model`):
 are one :class:`SequenceModel`'s own, unwrapped (no Pyro handler around the call but a parameter
 trace), with the library's loop (``model``, ``guide``, ``model_step``, ``guide_step`` not overridden;
 one-step methods may be: the pass calls them, ``encode`` included, as the programs do), a
-reparameterizable ``q`` and arguments ``(x, mask, annealing_factor)``. An overridden ``encode`` with a
-guide that runs the model's recurrence falls back (the guide's recurrence would read ``encode``'s
-x-features, the model's ``phi_x(x_t)``). Anything else runs ``Trace_ELBO`` itself. Tests hold the two equal in float64 on fixed noise.
+reparameterizable ``q`` and arguments ``(x, mask, annealing_factor)`` and optionally
+``initial_state`` (a window of a longer sequence starting from a carried state). Where the pass
+would compute something else than the programs (an overridden ``encode`` giving a guide that runs
+the model's recurrence other x-features than the model's ``phi_x(x)``, a ``q`` without
+``rsample``) it raises :class:`OutOfScope` before any gradient and the caller runs the programs.
+Anything else runs ``Trace_ELBO`` itself. Tests hold the two equal in float64 on fixed noise.
 """
 
 from __future__ import annotations
@@ -60,13 +63,9 @@ def supported_model(model, guide, args, kwargs) -> SequenceModel | None:
     cls = type(m)
     if cls.model_step is not SequenceModel.model_step or cls.guide_step is not SequenceModel.guide_step:
         return None
-    if m.has_latents and m.posterior.uses_model_state and cls.encode is not SequenceModel.encode:
-        # the guide's recurrence reads encode's x-features, the model's phi_x(x_t): one pass cannot
-        # run both unless they are the same, which only the base's encode guarantees
-        return None
     if any(not (isinstance(h, TraceMessenger) and h.param_only) for h in _PYRO_STACK):
         return None  # a handler (scale, condition, seed, a full trace ...) would see sites the engine has not
-    if len(args) > 3 or set(kwargs) - {"x", "mask", "annealing_factor"}:
+    if len(args) > 3 or set(kwargs) - {"x", "mask", "annealing_factor", "initial_state"}:
         return None
     return m
 
@@ -74,7 +73,7 @@ def supported_model(model, guide, args, kwargs) -> SequenceModel | None:
 def _arguments(args, kwargs):
     names = ("x", "mask", "annealing_factor")
     values = dict(zip(names, args), **kwargs)
-    return values["x"], values.get("mask"), values.get("annealing_factor", 1.0)
+    return values["x"], values.get("mask"), values.get("annealing_factor", 1.0), values.get("initial_state")
 
 
 def _recurrence(m: SequenceModel, x_features: torch.Tensor):
@@ -107,8 +106,29 @@ def rsample(fn, leading):
     return expanded(fn, leading).rsample()
 
 
-class NotReparameterized(Exception):
+class OutOfScope(Exception):
+    """The one pass would compute something else than the Pyro programs: the caller runs them instead."""
+
+
+class NotReparameterized(OutOfScope):
     """``q(z_t | .)`` has no ``rsample``: ``Trace_ELBO`` would add score-function terms the engine has not."""
+
+
+def _features_and_contexts(m: SequenceModel, x, mask, initial_state=None):
+    """``(x_features, contexts)``: the ``phi_x(x)`` the model's recurrence reads, ``(B, T, F)``, and the
+    guide's per-step contexts from ``m.encode`` (overridable; ``None`` without latents). A guide that
+    runs the model's recurrence reads ``encode``'s x-features instead: one pass serves both only if
+    they are equal, which the base's ``encode`` guarantees and an override is checked for
+    (:class:`OutOfScope` otherwise, before anything is drawn)."""
+    if not m.has_latents:
+        return m.phi_x(x), None
+    guide_features, contexts = m.encode(x, mask) if initial_state is None else m.encode(x, mask, initial_state)
+    if type(m).encode is SequenceModel.encode:
+        return guide_features, contexts.unbind(1)
+    features = m.phi_x(x)
+    if m.posterior.uses_model_state and not torch.equal(features, guide_features):
+        raise OutOfScope("an overridden encode gives the guide other x-features than the model's phi_x(x)")
+    return features, contexts.unbind(1)
 
 
 def _masked_sum(log_prob: torch.Tensor, mask: torch.Tensor | None, dtype) -> torch.Tensor:
@@ -121,24 +141,21 @@ def _masked_sum(log_prob: torch.Tensor, mask: torch.Tensor | None, dtype) -> tor
 
 def sequence_log_weights(m: SequenceModel, x: torch.Tensor, mask: torch.Tensor | None = None,
                          particles: tuple = (), annealing_factor=1.0, draw=rsample,
-                         dtype: torch.dtype | None = None) -> torch.Tensor:
+                         dtype: torch.dtype | None = None, initial_state=None) -> torch.Tensor:
     """``beta (log p(z | .) - log q(z | x)) + log p(x | z)`` per particle and sequence: ``(*particles, B)``.
 
     ``z ~ q`` is drawn by ``draw(fn, leading)`` (default: as ``Trace_ELBO`` draws it) for ``leading =
     (*particles, B)``; ``beta`` is ``annealing_factor``; sums over time are taken in ``dtype``
-    (default: the model's). For a model without latents this is ``log p(x)``. Raises
+    (default: the model's). ``initial_state``: the state to start from (default ``h_0``), as the
+    programs' ``initial_state``. For a model without latents this is ``log p(x)``. Raises
     :class:`NotReparameterized` before drawing anything when ``q`` has no ``rsample``.
     """
     batch_size, num_steps = x.shape[:2]
     dtype = dtype or x.dtype
     leading = tuple(particles) + (batch_size,)
-    if m.has_latents:  # as the guide: its contexts from m.encode (overridable)
-        guide_x_features, contexts = m.encode(x, mask)
-        contexts = contexts.unbind(1)
-    # as the model: h_t reads phi_x(x_t) (the guide's x-features are these, see supported_model)
-    x_features = guide_x_features if m.has_latents and type(m).encode is SequenceModel.encode else m.phi_x(x)
+    x_features, contexts = _features_and_contexts(m, x, mask, initial_state)
     recurrence = _recurrence(m, x_features)
-    state = m.initial_state((batch_size,), x)
+    state = m.initial_state((batch_size,), x) if initial_state is None else initial_state
     previous, zs, z_features = [], [], []
     log_q = []
     if m.has_latents:
@@ -174,6 +191,27 @@ def sequence_log_weights(m: SequenceModel, x: torch.Tensor, mask: torch.Tensor |
         latent = _masked_sum(log_p_z, mask, dtype) - _masked_sum(log_q, mask, dtype)
         total = total + (latent * annealing_factor if not _is_one(annealing_factor) else latent)
     return total
+
+
+@torch.no_grad()
+def filtering_state(m: SequenceModel, x: torch.Tensor, mask: torch.Tensor | None = None, initial_state=None,
+                    draw=rsample):
+    """The model's state after the last step of ``x`` given ``z ~ q(z | x)``, detached: the guide's loop
+    without Pyro (``z_t`` drawn as the guide's sites draw them, so a given seed gives the same ``z``),
+    from ``initial_state`` (default ``h_0``). Equal to :meth:`~pyro_vrnn.models.SequenceModel.filtering_state`
+    for a model the engine supports (:func:`supported_model`; tests/test_windows.py) at ~0.55x its cost
+    (19-22 vs 35 ms: a window of 50 steps, batch 8, 88 keys, h 64, one CPU thread); what windowed
+    training carries from one window to the next."""
+    x, mask = m.check_inputs(x, mask)  # as the programs: the padding selected away before anything reads it
+    batch_size, num_steps = x.shape[:2]
+    x_features, contexts = _features_and_contexts(m, x, mask, initial_state)
+    posterior = _posterior(m) if m.has_latents else None
+    recurrence = _recurrence(m, x_features)
+    state = m.initial_state((batch_size,), x) if initial_state is None else initial_state
+    for t in range(num_steps):
+        z_feature = m.phi_z(draw(posterior(contexts[t], state), (batch_size,))) if m.has_latents else None
+        state = recurrence(t, z_feature, state)
+    return _tree_map(torch.Tensor.detach, state)
 
 
 def _batched_log_densities(m, x, previous, zs, z_features, leading):
@@ -221,15 +259,17 @@ class SequenceELBO(Trace_ELBO):
 
     def _particle_elbos(self, m, args, kwargs):
         """Yield ``(elbo_particle, weight)`` tensors: one vectorized batch, or one per particle."""
-        x, mask, annealing_factor = _arguments(args, kwargs)
+        x, mask, annealing_factor, initial_state = _arguments(args, kwargs)
         x, mask = m.check_inputs(x, mask)
         m.register_parameters()
         if self.vectorize_particles:
-            log_w = sequence_log_weights(m, x, mask, (self.num_particles,), annealing_factor)
+            log_w = sequence_log_weights(m, x, mask, (self.num_particles,), annealing_factor,
+                                         initial_state=initial_state)
             yield log_w.sum() / self.num_particles
         else:
             for _ in range(self.num_particles):
-                yield sequence_log_weights(m, x, mask, (), annealing_factor).sum() / self.num_particles
+                yield sequence_log_weights(m, x, mask, (), annealing_factor,
+                                           initial_state=initial_state).sum() / self.num_particles
 
     def _fast(self, model, guide, args, kwargs, backward: bool):
         m = supported_model(model, guide, args, kwargs)
@@ -241,7 +281,7 @@ class SequenceELBO(Trace_ELBO):
                 if backward and elbo.requires_grad:
                     (-elbo).backward(retain_graph=self.retain_graph)
                 loss = loss - (torch_item(elbo) if backward else elbo)
-        except NotReparameterized:
+        except OutOfScope:
             return None
         return loss
 

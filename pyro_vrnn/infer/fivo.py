@@ -7,6 +7,13 @@ proposed by the model's own guide component::
     FIVO(x) = E[ log p_hat_K(x) ] <= log p(x),     loss = - sum_sequences log p_hat_K(x)
 
 With ``K = 1`` it is the ELBO; without resampling (``ess_threshold=0``) it is the IWAE bound.
+
+**Windows** (``--train-window N``): on a window of a longer sequence the filter starts from the
+``K`` particles the previous window ended in (``initial_state``, leaves ``(K, B, D)``), resampled by
+their final weights and detached (:meth:`FIVO.window_end_state`), so an update costs a window's
+filter; the bound per window is ``log p_hat(x_window | particles)``, and the sum over the windows is
+the whole sequence's FIVO with resampling forced at the window ends. With one window it is the FIVO
+of the whole sequence.
 Gradients flow through the reparameterized proposals, the weights and the states each particle
 carries (also through resampled ones, whose ancestors' states are gathered); the ancestor draws are
 discrete and their score-function terms are dropped, as Maddison et al. (sec. 4) do: the gradient
@@ -23,7 +30,7 @@ from pyro.infer.util import torch_item
 from pyro.util import warn_if_nan
 
 from ..models import SequenceModel
-from .smc import SequenceNoise, _check_options, particle_filter, sequence_seeds
+from .smc import SequenceNoise, _check_options, carry_particles, particle_filter, sequence_seeds
 
 
 class FIVO(ELBO):
@@ -58,22 +65,37 @@ class FIVO(ELBO):
                              f"must be that model's guide (e.g. vrnn.guide), got {guide!r}")
         return m
 
-    def differentiable_loss(self, model, guide, x, mask=None, annealing_factor=1.0):
-        """``- sum_b log p_hat_K(x_b)``, differentiable in the model's and guide's parameters."""
+    def differentiable_loss(self, model, guide, x, mask=None, annealing_factor=1.0, initial_state=None):
+        """``- sum_b log p_hat_K(x_b)``, differentiable in the model's and guide's parameters
+        (``initial_state``: the particles a window starts from, see the module docstring)."""
         m = self._sequence_model(model, guide)
         if annealing_factor != 1.0:
             warnings.warn("KL annealing with the fivo objective scales log p(z) - log q(z) inside the SMC "
                           "weights: that is not KL annealing (nor a bound); use annealing_factor=1 "
                           "(--kl-anneal-steps 0) with fivo", UserWarning)
         m.register_parameters()
-        x, mask = m.check_inputs(x, mask)
-        noise = SequenceNoise(sequence_seeds(None, x.shape[0]), x.device)
-        result = particle_filter(m, x, mask, num_particles=self.num_particles, proposal="guide",
-                                 resampling=self.resampling, ess_threshold=self.ess_threshold, noise=noise,
-                                 annealing_factor=annealing_factor)
+        result = self._filter(m, x, mask, annealing_factor, initial_state)
         loss = -result.log_z.sum()
         warn_if_nan(loss, "loss")
         return loss
+
+    def _filter(self, m, x, mask, annealing_factor, initial_state):
+        x, mask = m.check_inputs(x, mask)
+        noise = SequenceNoise(sequence_seeds(None, x.shape[0]), x.device)
+        return particle_filter(m, x, mask, num_particles=self.num_particles, proposal="guide",
+                               resampling=self.resampling, ess_threshold=self.ess_threshold, noise=noise,
+                               annealing_factor=annealing_factor, initial_state=initial_state)
+
+    @torch.no_grad()
+    def window_end_state(self, model, guide, x, mask=None, annealing_factor=1.0, initial_state=None):
+        """The particles a window hands to the next: the filter run on the window ``x`` from
+        ``initial_state`` (after the update, without gradients), then every particle resampled by the
+        final weights (:func:`~pyro_vrnn.infer.smc.carry_particles`); leaves ``(K, B, D)``, detached."""
+        m = self._sequence_model(model, guide)
+        result = self._filter(m, x, mask, annealing_factor, initial_state)
+        shape = (1, x.shape[0], 1 if self.resampling == "systematic" else self.num_particles)
+        uniforms = torch.rand(shape, dtype=torch.float64, device=x.device)
+        return carry_particles(result, uniforms, self.resampling)
 
     def _get_trace(self, model, guide, args, kwargs):
         raise NotImplementedError("FIVO runs the particle filter of pyro_vrnn.infer.smc, not per-particle "

@@ -28,7 +28,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from ..components.heads import unwrap_normal
-from .engine import NotReparameterized, expanded, sequence_log_weights, supported_model
+from .engine import OutOfScope, expanded, sequence_log_weights, supported_model
 from .memory import check_memory, importance_bytes
 
 
@@ -168,7 +168,7 @@ def importance_log_weights(model, guide, x, mask=None, num_particles: int = 100,
     if engine is not None:
         try:
             return _engine_log_weights(engine, x, mask, num_particles, chunk_size, base_seed, kwargs)
-        except NotReparameterized:  # as SequenceELBO: the traced programs, from the same seeds
+        except OutOfScope:  # as SequenceELBO (no rsample, other x-features): the traced programs, same seeds
             pass
     return _traced_log_weights(model, guide, x, mask, num_particles, chunk_size, base_seed, kwargs)
 

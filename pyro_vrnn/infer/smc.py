@@ -245,12 +245,22 @@ class FilterResult:
     step_log_z: torch.Tensor     # (R, B, T): log p_hat(x_t | x_{<t}), 0 on padded steps
     ess: torch.Tensor            # (R, B, T): ESS after weighting step t
     resampled: torch.Tensor      # (R, B, T) bool: resampled after step t
+    state: object = None         # the particles' states after the last step, leaves (R, K, B, D)
+    log_w: torch.Tensor = None   # (R, K, B): their log-weights (not normalized)
 
 
 def particle_filter(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | None, *, num_particles: int,
                     num_replicates: int = 1, proposal: str = "guide", resampling: str = "systematic",
-                    ess_threshold: float = 0.5, noise: SequenceNoise, annealing_factor=1.0) -> FilterResult:
+                    ess_threshold: float = 0.5, noise: SequenceNoise, annealing_factor=1.0,
+                    initial_state=None) -> FilterResult:
     """Run ``R x K`` particles over checked ``x: (B, T, X)``; see the module docstring.
+
+    ``initial_state``: the particles' states to start from, leaves ``(K, B, D)`` (or ``(B, D)``, the
+    same for every particle), equally weighted: a window of a longer sequence starting from the
+    particles the previous window ended in, resampled (:func:`carry_particles`). The guide's context
+    (:meth:`~pyro_vrnn.models.SequenceModel.encode`) is computed on ``x`` alone (a smoothing guide reads
+    the window's future only; the SRNN's ``a_t`` reads ``d`` run from ``d_1``): a proposal, whose weights
+    are correct whatever it reads.
 
     Differentiable (reparameterized proposals; the ancestor draws are not, and contribute no
     gradient term): FIVO trains on ``log_z``. ``annealing_factor`` scales the latent terms
@@ -268,7 +278,8 @@ def particle_filter(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | 
     follows = follows.unbind(1)
     xs = x.unbind(1)
     contexts = model.encode(x, mask)[1].unbind(1) if model.has_latents and proposal == "guide" else None
-    state = model.initial_state(leading, x)
+    state = model.initial_state(leading, x) if initial_state is None else \
+        _tree_map(lambda leaf: leaf.expand(leading + leaf.shape[-1:]), initial_state)
     log_w = torch.zeros(leading, dtype=torch.float64, device=x.device)
     num_uniforms = 1 if resampling == "systematic" else num_particles
     step_log_z, ess, resampled = [], [], []
@@ -306,7 +317,20 @@ def particle_filter(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | 
                 log_w = torch.where(now.unsqueeze(1), log_w.new_zeros(()), log_w)
     step_log_z = torch.stack(step_log_z, -1)
     return FilterResult(log_z=step_log_z.sum(-1), step_log_z=step_log_z, ess=torch.stack(ess, -1),
-                         resampled=torch.stack(resampled, -1))
+                        resampled=torch.stack(resampled, -1), state=state, log_w=log_w)
+
+
+def carry_particles(result: FilterResult, uniforms: torch.Tensor, resampling: str = "systematic"):
+    """The particles a window hands to the next: every particle takes the final state of an ancestor
+    drawn with probabilities ``softmax_k(log_w)`` (the filter's weights after its last step), so the
+    next window starts from ``K`` equally weighted particles; leaves ``(K, B, D)`` of the first
+    replicate, detached (truncated backpropagation through time).
+
+    ``uniforms``: ``(1, B, 1)`` (systematic) or ``(1, B, K)``, as :func:`resample_indices` takes them.
+    """
+    ancestors = resample_indices(result.log_w[:1].detach(), uniforms, resampling)
+    return _tree_map(lambda leaf: leaf.detach()[0], resample_state(_tree_map(lambda leaf: leaf[:1], result.state),
+                                                                   ancestors))
 
 
 def _check_options(model, num_particles, num_replicates, proposal, resampling, ess_threshold):

@@ -7,6 +7,6 @@ Imports only :mod:`pyro_vrnn.components`.
 """
 
 from .base import SequenceModel
-from .seeds import DMM, RNN, STORN, VRNN
+from .seeds import DMM, RNN, SRNN, STORN, VRNN
 
-__all__ = ["DMM", "RNN", "STORN", "SequenceModel", "VRNN"]
+__all__ = ["DMM", "RNN", "SRNN", "STORN", "SequenceModel", "VRNN"]

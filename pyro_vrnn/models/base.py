@@ -19,12 +19,19 @@ RNN            none                         none                   h_t = f(phi_x
 STORN          N(0, I)                      q(z_t | x_{<=t})       h_t = f(phi_x(x_{t-1}), phi_z(z_t), h_{t-1}); p(x_t | h_t)
 VRNN-I         N(0, I)                      q(z_t | x_t, h_{t-1})  as the VRNN
 VRNN           N(mu_0(h), sigma_0(h)^2)     q(z_t | x_t, h_{t-1})  h_t = f(phi_x(x_t), phi_z(z_t), h_{t-1}); p(x_t | z_t, h_{t-1})
+SRNN           p(z_t | z_{t-1}, d_t)        q(z_t | z_{t-1}, a_t)  d_t = f(phi_x(x_{t-1}), d_{t-1}); p(x_t | z_t, d_t)
 =============  ===========================  =====================  =====================================
 
 Tensors are batch-first: ``x`` is ``(batch, time, x_dim)`` and ``mask`` a ``(batch, time)`` bool
 tensor, True on real steps (a prefix of each row). Padded steps are masked (never truncated). Every
 one-step method accepts extra leading dims (vectorized particles, or all time steps at once).
 Fast training and evaluation live apart from these programs, in :mod:`pyro_vrnn.infer`.
+
+**Windows of a long sequence.** ``model``/``guide`` take ``initial_state``: the state to start from
+instead of ``h_0``, so that a window ``x[:, s:s + N]`` is the same program run from the state the
+previous window ended in (:meth:`SequenceModel.filtering_state`: ``h`` after the window given latents
+from the guide; :meth:`SequenceModel.final_state`: the model replayed on a guide trace). Site names
+restart at ``z_0``/``x_0`` in every window: each window is its own program, one SVI step each.
 """
 
 from __future__ import annotations
@@ -71,6 +78,22 @@ def check_annealing_factor(annealing_factor) -> None:
 
 def _masked(fn, mask_t):
     return fn if mask_t is None else fn.mask(mask_t)
+
+
+def _flatten(state, leaves: list):
+    """The tensors of a state (a tensor, or nested tuples of tensors), in order."""
+    if isinstance(state, (tuple, list)):
+        for part in state:
+            _flatten(part, leaves)
+    else:
+        leaves.append(state)
+
+
+def _detached(state):
+    """The state with every tensor detached from the graph (nested tuples kept)."""
+    if isinstance(state, (tuple, list)):
+        return type(state)(_detached(part) for part in state)
+    return state.detach()
 
 
 def _steps(tensor, num_steps):
@@ -237,9 +260,11 @@ class SequenceModel(nn.Module):
         """``h_t = f([phi_x(x_t), phi_z(z_t)], h_{t-1})``."""
         return self.transition(broadcast_cat([x_feature, z_feature]), state)
 
-    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None):
+    def encode(self, x: torch.Tensor, mask: torch.Tensor | None = None, initial_state=None):
         """The guide's inputs for all steps at once: ``phi_x(x)`` ``(B, T, F_x)`` and the posterior's
-        context ``c`` ``(B, T, C)`` (``phi_x(x_t)``, an RNN over ``x_{<=t}`` or ``x_{>=t}``, ...)."""
+        context ``c`` ``(B, T, C)`` (``phi_x(x_t)``, an RNN over ``x_{<=t}`` or ``x_{>=t}``, ...).
+        ``initial_state``: the model's state the guide starts from (read by a model whose context
+        depends on its deterministic states, the SRNN; ignored here)."""
         x_features = self.phi_x(x)
         return x_features, self.posterior.encode(x, x_features, mask)
 
@@ -272,11 +297,14 @@ class SequenceModel(nn.Module):
 
     # ------------------------------------------------------------------ the Pyro programs
     def model(self, x: torch.Tensor | None, mask: torch.Tensor | None = None, annealing_factor=1.0, *,
-              num_steps: int | None = None, num_sequences: int = 1) -> torch.Tensor:
+              num_steps: int | None = None, num_sequences: int = 1, initial_state=None) -> torch.Tensor:
         """The generative model ``p(x, z)``: samples ``z_{t}`` and observes ``x_{t}``.
 
         ``model(None, num_steps=T, num_sequences=B)`` samples ``x`` as well (so
         ``Predictive(vrnn.model, num_samples=S)(None, num_steps=T)`` is the prior predictive).
+        ``initial_state``: the state to start from instead of :meth:`initial_state` (a window of a
+        longer sequence starts from the state the previous window ended in, :meth:`final_state`);
+        the sites are named from ``z_0``/``x_0`` whatever the window's place in the sequence.
         Returns ``x``: ``(B, T, X)``.
         """
         self.register_parameters()
@@ -287,7 +315,7 @@ class SequenceModel(nn.Module):
             x, mask = self.check_inputs(x, mask)
             (batch_size, num_steps), like = x.shape[:2], x
         xs, masks = _steps(x, num_steps), _steps(mask, num_steps)
-        state = self.initial_state((batch_size,), like)
+        state = self._start(initial_state, batch_size, like)
         sampled = []
         with pyro.plate("sequences", batch_size, dim=-1):
             for t in pyro.markov(range(num_steps)):
@@ -295,20 +323,80 @@ class SequenceModel(nn.Module):
                 sampled.append(x_t)
         return x if x is not None else torch.stack(sampled, dim=-2)
 
-    def guide(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor=1.0):
-        """The variational distribution ``q(z | x)``: samples every ``z_{t}`` the model samples."""
+    def guide(self, x: torch.Tensor, mask: torch.Tensor | None = None, annealing_factor=1.0, *, initial_state=None):
+        """The variational distribution ``q(z | x)``: samples every ``z_{t}`` the model samples.
+
+        Returns the model's state after the last step given the sampled ``z`` when the guide runs the
+        model's recurrence (its component reads ``h``), else ``None``.
+
+        ``initial_state``: the model's state to start from, as in :meth:`model`. On a window of a longer
+        sequence the guide's encoding (:meth:`encode`) sees the window only: a guide that reads the future
+        (the smoothing guide, the DMM's) reads ``x_{t:end of window}``, not ``x_{t:T}``, and a guide's
+        own RNN (STORN's) restarts at the window's first step; only the model's state is carried.
+        """
         self.register_parameters()
         check_annealing_factor(annealing_factor)
         x, mask = self.check_inputs(x, mask)
         if not self.has_latents:
             return
         batch_size, num_steps = x.shape[:2]
-        x_features, contexts = self.encode(x, mask)
+        # an encode written before windows (x, mask) keeps working when no window state is given
+        x_features, contexts = self.encode(x, mask) if initial_state is None else self.encode(x, mask, initial_state)
         x_features, contexts, masks = _steps(x_features, num_steps), _steps(contexts, num_steps), _steps(mask, num_steps)
-        state = self.initial_state((batch_size,), x)
+        state = self._start(initial_state, batch_size, x)
         with pyro.plate("sequences", batch_size, dim=-1):
             for t in pyro.markov(range(num_steps)):
                 state = self.guide_step(t, state, x_features[t], contexts[t], masks[t], annealing_factor)
+        return state if self.posterior.uses_model_state else None
+
+    def _start(self, initial_state, batch_size: int, like: torch.Tensor):
+        """``initial_state`` if given (checked to hold ``batch_size`` sequences), else ``h_0``."""
+        if initial_state is None:
+            return self.initial_state((batch_size,), like)
+        leaves = []
+        _flatten(initial_state, leaves)
+        for leaf in leaves:
+            if not isinstance(leaf, torch.Tensor) or leaf.dim() < 2 or leaf.shape[-2] != batch_size:
+                raise ValueError(f"initial_state must be a state of {batch_size} sequences (tensors of shape "
+                                 f"(..., {batch_size}, D), as final_state returns), got "
+                                 f"{getattr(leaf, 'shape', type(leaf).__name__)}")
+        return initial_state
+
+    @torch.no_grad()
+    def final_state(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, initial_state=None, guide_trace=None):
+        """The model's state after the last step of ``x: (B, T, X)``: the recurrence ``h_t`` run by
+        :meth:`model_step` from ``initial_state`` (default ``h_0``) with each ``z_t`` replayed from
+        ``guide_trace`` (a trace of :meth:`guide` on the same ``x``: the filtering state ``h_T`` given
+        the guide's latents); without a trace ``z_t`` is drawn from the prior. No gradients: the state
+        a window hands to the next is detached (truncated backpropagation through time).
+
+        Rows whose real steps end inside ``x`` run on through their padding (masked sites): their state
+        is not meant to be carried (a prefix mask has no real step after padding).
+        """
+        x, mask = self.check_inputs(x, mask)
+        batch_size, num_steps = x.shape[:2]
+        xs, masks = _steps(x, num_steps), _steps(mask, num_steps)
+        state = self._start(initial_state, batch_size, x)
+        with poutine.block(), poutine.replay(trace=guide_trace), pyro.plate("sequences", batch_size, dim=-1):
+            for t in range(num_steps):
+                state, _ = self.model_step(t, state, xs[t], masks[t])
+        return _detached(state)
+
+    @torch.no_grad()
+    def filtering_state(self, x: torch.Tensor, mask: torch.Tensor | None = None, initial_state=None):
+        """``h_T`` given ``z ~ q(z | x)``: the state after the last step of ``x`` (from ``initial_state``)
+        with fresh latents from this model's guide, detached. Where the guide runs the model's
+        recurrence and :meth:`encode`, :meth:`model_step` and :meth:`guide_step` are the base's (so the
+        guide's recurrence reads the model's ``phi_x(x_t)``), the guide's return value is that state (one
+        pass); otherwise :meth:`final_state` replays the model on the guide's trace. What a window of
+        windowed training hands to the next (:meth:`~pyro_vrnn.train.trainer.Trainer.window_steps`)."""
+        cls = type(self)
+        if self.posterior is not None and self.posterior.uses_model_state and cls.encode is SequenceModel.encode \
+                and cls.model_step is SequenceModel.model_step and cls.guide_step is SequenceModel.guide_step:
+            with poutine.block():
+                return _detached(self.guide(x, mask, initial_state=initial_state))
+        guide_trace = poutine.trace(self.guide).get_trace(x, mask, initial_state=initial_state)
+        return self.final_state(x, mask, initial_state=initial_state, guide_trace=guide_trace)
 
     def forward(self, x: torch.Tensor | None, mask: torch.Tensor | None = None, annealing_factor=1.0, **kwargs):
         """:meth:`model` (the generative program), as a ``PyroModule``'s ``forward`` is."""

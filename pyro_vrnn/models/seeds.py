@@ -1,10 +1,11 @@
 """The seed models as configurations of :class:`~pyro_vrnn.models.base.SequenceModel`: the VRNN
-(Chung et al. 2015), STORN (Bayer & Osendorfer 2014), the RNN baselines and Pyro's Deep Markov Model.
+(Chung et al. 2015), STORN (Bayer & Osendorfer 2014), the RNN baselines, Pyro's Deep Markov Model and
+the SRNN (Fraccaro et al. 2016).
 
 Each is a constructor that picks components (by name from :mod:`pyro_vrnn.components.registry`, or
-as modules) and, where the paper's equations differ from the base's, overrides one small method
+as modules) and, where the paper's equations differ from the base's, overrides small one-step methods
 (STORN: ``model_step``; the DMM, whose prior and guide read different initial latents: its one-step
-methods), never the loop.
+methods; SRNN: the state, prior, emission, guide context and posterior), never the loops.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import pyro.poutine as poutine
 import torch
 from torch import nn
 
-from ..components.guides import CombinerGuide
-from ..components.nn import MLP, Identity
-from ..components.priors import GatedTransitionPrior
+from ..components.guides import CombinerGuide, ResidualGuide
+from ..components.nn import MLP, Identity, broadcast_cat
+from ..components.priors import ConditionalGaussianPrior, GatedTransitionPrior
 from ..components.registry import Sizes, build
 from ..components.transitions import IdentityTransition
 from .base import SequenceModel, _masked
@@ -182,3 +183,87 @@ class DMM(SequenceModel):
     def next_state(self, state, x_feature, z_feature):
         """``z_t`` for both: the DMM is first-order Markov in ``z``."""
         return z_feature, z_feature
+
+
+class SRNN(SequenceModel):
+    """Stochastic RNN (Fraccaro et al. 2016, "Sequential neural models with stochastic layers")::
+
+        d_t = f(d_{t-1}, phi_x(x_{t-1}))              the transition, a deterministic forward RNN
+                                                      (d_0 = 0, x_0 = 0)
+        p(z_t | z_{t-1}, d_t)   = N(mu_p, sigma_p^2)   a Gaussian head over [d_t, z_{t-1}]    (z_0 = 0)
+        p(x_t | z_t, d_t)                             the emission over [z_t, d_t]
+        q(z_t | z_{t-1}, a_t)   = N(mu_p + mu_res, sigma_q^2)   ResidualGuide ("Resq"),
+                                  a_t = g(a_{t+1}, [d_t, x_t])  a backward RNN
+
+    The state at step ``t`` is ``(D_t, z_{t-1})``: the transition's state whose output is ``d_t``
+    (``d_t`` reads ``x_{<t}`` only) and the last latent. The loops are the base's; the one-step
+    methods :meth:`initial_state`, :meth:`prior_dist`, :meth:`emission_dist`, :meth:`next_state`,
+    :meth:`encode` (``d_{1:T}`` then ``a_{1:T}``) and :meth:`posterior_dist` (the prior's mean plus the
+    residual) are the paper's equations. The guide runs the model's recurrence (``d_t``, ``z_{t-1}``).
+    On a window of a longer sequence (``--train-window``) ``d`` continues from the carried state, but
+    ``a_t`` reads ``[d, x]`` up to the window's end only.
+
+    Sizes: ``h_dim`` is ``d``'s width, ``rnn_dim`` ``a``'s (default ``h_dim``), ``feature_dims`` those
+    of ``phi_x``, ``hidden_dims`` those of the prior, guide and emission heads.
+    """
+
+    def __init__(self, x_dim: int, z_dim: int, h_dim: int, emission="normal", *, transition="lstm", phi_x=None,
+                 feature_dims=(64,), hidden_dims=(64,), activation="relu", num_components: int = 20,
+                 rnn_dim: int | None = None, name: str | None = None):
+        x_dim, z_dim, h_dim = _positive("x_dim", x_dim), _positive("z_dim", z_dim), _positive("h_dim", h_dim)
+        phi_x = phi_x if phi_x is not None else MLP(x_dim, tuple(feature_dims), activation)
+        transition = build("transition", transition, phi_x.out_dim, h_dim)
+        h_dim = transition.hidden_dim
+        sizes = Sizes(x_dim=x_dim, h_dim=h_dim, z_dim=z_dim, in_dim=z_dim + h_dim, hidden_dims=tuple(hidden_dims),
+                      activation=activation, num_components=num_components)
+        super().__init__(x_dim, phi_x=phi_x, phi_z=Identity(z_dim), transition=transition,
+                         prior=ConditionalGaussianPrior(h_dim + z_dim, z_dim, tuple(hidden_dims), activation),
+                         emission=build("emission", emission, sizes),
+                         posterior=ResidualGuide(h_dim + x_dim, z_dim, rnn_dim or h_dim, tuple(hidden_dims),
+                                                 activation), name=name)
+
+    def _check_sizes(self):  # the recurrence reads phi_x(x_{t-1}) alone
+        if self.transition.input_dim != self.phi_x.out_dim:
+            raise ValueError(f"transition expects {self.transition.input_dim} input features but phi_x gives "
+                             f"{self.phi_x.out_dim}")
+        if getattr(self.emission, "x_dim", self.x_dim) != self.x_dim:
+            raise ValueError(f"emission models x_dim={self.emission.x_dim} but the model has x_dim={self.x_dim}")
+
+    def initial_state(self, batch_shape, like):
+        """``(D_1, z_0)``: ``d_1 = f(d_0 = 0, phi_x(x_0 = 0))`` and ``z_0 = 0``."""
+        x_0 = like.new_zeros(tuple(batch_shape) + (self.x_dim,))
+        d_1 = self.transition(self.phi_x(x_0), self.transition.initial_state(batch_shape, like))
+        return d_1, like.new_zeros(tuple(batch_shape) + (self.z_dim,))
+
+    def prior_dist(self, state):
+        """``p(z_t | z_{t-1}, d_t)``."""
+        d_state, z_prev = state
+        return self.prior(broadcast_cat([self.transition.output(d_state), z_prev]))
+
+    def emission_dist(self, state, z_feature):
+        """``p(x_t | z_t, d_t)`` from ``[z_t, d_t]``."""
+        return self.emission(broadcast_cat([z_feature, self.transition.output(state[0])]))
+
+    def next_state(self, state, x_feature, z_feature):
+        """``(D_{t+1}, z_t)`` with ``d_{t+1} = f(d_t, phi_x(x_t))``."""
+        return self.transition(x_feature, state[0]), z_feature
+
+    def encode(self, x, mask=None, initial_state=None):
+        """``phi_x(x)`` and ``a_t = g(a_{t+1}, [d_t, x_t])`` for all steps, ``d_t`` run from ``initial_state``."""
+        x_features = self.phi_x(x)
+        batch_size, num_steps = x.shape[:2]
+        d_state = self._start(initial_state, batch_size, x)[0]
+        stepper = getattr(self.transition, "stepper", None)
+        step = stepper(x_features) if stepper is not None else \
+            (lambda t, _, s: self.transition(x_features[:, t], s))
+        ds = []
+        for t in range(num_steps):
+            ds.append(self.transition.output(d_state))
+            if t + 1 < num_steps:
+                d_state = step(t, None, d_state)
+        d = torch.stack(ds, 1)
+        return x_features, self.posterior.encode(x, torch.cat([d, x], -1), mask)
+
+    def posterior_dist(self, state, context_t):
+        """``q(z_t | z_{t-1}, a_t)``: mean ``mu_p(d_t, z_{t-1}) + mu_res(a_t, z_{t-1})`` ("Resq")."""
+        return self.posterior(context_t, state[1], self.prior_dist(state).mean)

@@ -16,6 +16,7 @@ rnn-gmm        rnn      --           --         gmm
 storn          storn    standard     storn      normal
 vrnn-i         vrnn     standard     filtering  normal      (Chung et al.: the VRNN with p(z_t) = N(0, I))
 dmm            dmm      gated        combiner   normal      (Pyro's examples/dmm.py; h sizes the gated transition)
+srnn           srnn     srnn         resq       normal      (Fraccaro et al. 2016: prior and guide fixed)
 vrnn-normal    vrnn     conditional  filtering  normal
 vrnn-gmm       vrnn     conditional  filtering  gmm
 =============  =======  ===========  =========  ==========
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from ..components import registry
 from .base import SequenceModel
-from .seeds import DMM, RNN, STORN, VRNN, _positive
+from .seeds import DMM, RNN, SRNN, STORN, VRNN, _positive
 
 SEED_MODELS: dict[str, dict] = {
     "rnn-normal": {"family": "rnn", "prior": None, "guide": None, "emission": "normal"},
@@ -43,20 +44,23 @@ SEED_MODELS: dict[str, dict] = {
     "vrnn-normal": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "normal"},
     "vrnn-gmm": {"family": "vrnn", "prior": "conditional", "guide": "filtering", "emission": "gmm"},
     "dmm": {"family": "dmm", "prior": "gated", "guide": "combiner", "emission": "normal"},
+    "srnn": {"family": "srnn", "prior": "srnn", "guide": "resq", "emission": "normal"},
 }
 """The VRNN paper's Table 1 models (plus VRNN-I), by command-line name. ``family`` names the model
 class: ``rnn`` (:class:`~pyro_vrnn.models.seeds.RNN`), ``storn`` (:class:`~pyro_vrnn.models.seeds.STORN`, Bayer &
 Osendorfer's recurrence), ``vrnn`` (:class:`~pyro_vrnn.models.seeds.VRNN`) or ``dmm``
-(:class:`~pyro_vrnn.models.seeds.DMM`, Pyro's Deep Markov Model; its prior and guide are fixed)."""
+(:class:`~pyro_vrnn.models.seeds.DMM`, Pyro's Deep Markov Model; its prior and guide are fixed) or ``srnn``
+(:class:`~pyro_vrnn.models.seeds.SRNN`, Fraccaro et al. 2016; prior ``p(z_t | z_{t-1}, d_t)`` and
+residual guide ``q(z_t | z_{t-1}, a_t)`` fixed)."""
 
 DISPLAY_NAMES = {"rnn-normal": "RNN-Normal", "rnn-gmm": "RNN-GMM", "storn": "STORN", "vrnn-i": "VRNN-I",
-                 "vrnn-normal": "VRNN-Normal", "vrnn-gmm": "VRNN-GMM", "dmm": "DMM"}
+                 "vrnn-normal": "VRNN-Normal", "vrnn-gmm": "VRNN-GMM", "dmm": "DMM", "srnn": "SRNN"}
 
 PRIORS = tuple(registry.PRIORS)  # the names, from the one registry
 GUIDES = tuple(registry.GUIDES)
 EMISSIONS = tuple(registry.EMISSIONS)
 TRANSITIONS = tuple(registry.TRANSITIONS)
-MODEL_CLASSES = {"rnn": RNN, "storn": STORN, "vrnn": VRNN, "dmm": DMM}
+MODEL_CLASSES = {"rnn": RNN, "storn": STORN, "vrnn": VRNN, "dmm": DMM, "srnn": SRNN}
 SIZE_DEFAULTS = {"dmm": {"z_dim": 100, "h_dim": 200, "hidden_dims": (100, 100), "rnn_dim": 600},
                  None: {"z_dim": 16, "h_dim": 64, "hidden_dims": (64,), "rnn_dim": None}}
 """The sizes a spec takes when none is given: per family (``None``: every other family)."""
@@ -86,12 +90,17 @@ def model_spec(name: str, x_dim: int, *, kind: str | None = None, prior: str | N
     if name not in SEED_MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {', '.join(SEED_MODELS)}")
     seed = SEED_MODELS[name]
+    if seed["family"] in ("dmm", "srnn") and (prior, guide) == (seed["prior"], seed["guide"]):
+        prior = guide = None  # a saved spec (a resumed run) names the fixed prior and guide: they are the model's
     for label, value, allowed in (("prior", prior, PRIORS), ("guide", guide, GUIDES),
                                   ("emission", emission, EMISSIONS), ("transition", transition, TRANSITIONS)):
         if value is not None and value not in allowed:
             raise ValueError(f"unknown {label} {value!r}; expected one of {', '.join(allowed)}")
     if seed["family"] == "dmm" and (prior, guide) != (None, None):
         raise ValueError("the DMM's prior (gated transition) and guide (combiner) are fixed; pass prior=None and guide=None")
+    if seed["family"] == "srnn" and (prior, guide) != (None, None):
+        raise ValueError("the SRNN's prior p(z_t | z_{t-1}, d_t) and guide (resq) are fixed; pass prior=None and "
+                         "guide=None (no --prior, --guide)")
     sizes = SIZE_DEFAULTS.get(seed["family"], SIZE_DEFAULTS[None])
     z_dim = sizes["z_dim"] if z_dim is None else z_dim
     h_dim = sizes["h_dim"] if h_dim is None else h_dim
@@ -153,6 +162,8 @@ def build_model(spec: dict) -> SequenceModel:
         if family == "dmm":
             return DMM(spec["x_dim"], spec["z_dim"], spec["emission"], transition_dim=spec["h_dim"],
                        emission_dims=tuple(spec["hidden_dims"]), rnn_dim=spec["rnn_dim"] or spec["h_dim"])
+        if family == "srnn":
+            return SRNN(spec["x_dim"], spec["z_dim"], spec["h_dim"], rnn_dim=spec["rnn_dim"], **common)
         return MODEL_CLASSES[family](spec["x_dim"], spec["z_dim"], spec["h_dim"], prior=spec["prior"],
                                      guide=spec["guide"], rnn_dim=spec["rnn_dim"], **common)
     except KeyError as missing:

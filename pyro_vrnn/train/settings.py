@@ -34,7 +34,11 @@ class TrainingSettings:
     ``num_particles``; ``annealing_steps``/``annealing_start``: linear KL annealing;
     ``valid_every``: validation every N steps (0: never); ``checkpoint_every``; ``bucket_by_length``;
     ``patience``: early stopping after so many validations without a new best (0 = off);
-    ``lr_schedule`` (``none`` or ``plateau``: ``lr_factor``, ``lr_patience``, ``min_lr``).
+    ``lr_schedule`` (``none`` or ``plateau``: ``lr_factor``, ``lr_patience``, ``min_lr``);
+    ``train_window``: ``N > 0`` trains on consecutive windows of ``N`` steps of each batch, one update
+    per window, the state carried across windows and detached (truncated backpropagation through
+    time, :meth:`~pyro_vrnn.train.trainer.Trainer.window_steps`); 0 trains on whole sequences.
+    Validation and evaluation always run whole sequences.
     """
 
     steps: int = 1000
@@ -54,9 +58,11 @@ class TrainingSettings:
     lr_factor: float = 0.5
     lr_patience: int = 3
     min_lr: float = 0.0
+    train_window: int = 0
 
     def __post_init__(self):
-        for key in ("steps", "annealing_steps", "valid_every", "checkpoint_every", "patience", "lr_patience"):
+        for key in ("steps", "annealing_steps", "valid_every", "checkpoint_every", "patience", "lr_patience",
+                    "train_window"):
             if int(getattr(self, key)) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         for key in ("batch_size", "num_particles"):
@@ -90,12 +96,13 @@ class TrainingSettings:
         """The :class:`~pyro_vrnn.train.trainer.Trainer` these settings describe for ``model``
         (``precision``: ``"fp32"`` or ``"bf16"``; ``parallel``: a
         :class:`~pyro_vrnn.train.distributed.DataParallel` or ``None``)."""
-        elbo = make_elbo(self.elbo, int(self.num_particles))
+        elbo = make_elbo(self.elbo, int(self.num_particles), train_window=int(self.train_window))
         if check_precision(precision) != "fp32":
             elbo = AutocastELBO(elbo, model._reference_tensor().device.type)
         return Trainer(model, lr=self.lr, clip_norm=self.clip_norm, weight_decay=self.weight_decay, elbo=elbo,
                        annealing=KLAnnealing(self.annealing_steps, self.annealing_start),
-                       patience=int(self.patience), lr_schedule=self.plateau_schedule(), parallel=parallel)
+                       patience=int(self.patience), lr_schedule=self.plateau_schedule(), parallel=parallel,
+                       train_window=int(self.train_window))
 
 
 #: the default of every training setting, as ``config.json`` stores them

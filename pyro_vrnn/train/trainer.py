@@ -37,6 +37,7 @@ from pyro.optim import ClippedAdam
 from ..data.batching import batch_indices, pad_batch
 from ..data.prepared import load_batches, sequence_lengths
 from ..infer import FIVO, SequenceELBO
+from ..infer.engine import OutOfScope, _tree_map, filtering_state, supported_model
 from .progress import progress_bar
 from .resources import TRAINING_KNOBS, out_of_memory_advice
 from .schedules import EarlyStopping, PlateauSchedule
@@ -79,7 +80,7 @@ ELBOS = {
 }
 
 
-def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = False) -> ELBO:
+def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = False, train_window: int = 0) -> ELBO:
     """The one place that maps objective names to ELBO objects; an ELBO instance is returned as is.
 
     - ``"trace"``: :class:`~pyro_vrnn.infer.SequenceELBO`, ``Trace_ELBO``'s loss and gradients (Monte-Carlo
@@ -87,7 +88,10 @@ def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = 
       (``Trace_ELBO`` itself for any other guide);
     - ``"meanfield"``: ``TraceMeanField_ELBO`` (analytic KL where both sides are Gaussian);
     - ``"iwae"``: ``RenyiELBO(alpha=0, num_particles=K, vectorize_particles=True)``, the K-sample
-      importance-weighted bound (with ``K = 1`` it is the ELBO).
+      importance-weighted bound (with ``K = 1`` it is the ELBO); with ``train_window > 0`` the same bound
+      as the particle filter that never resamples inside a window, ``FIVO(ess_threshold=0)``, whose
+      particles are carried to the next window (resampled at the window's end);
+    - ``"fivo"``: :class:`~pyro_vrnn.infer.FIVO`, the SMC bound with ``K`` particles.
     """
     if isinstance(elbo, ELBO):
         return elbo
@@ -95,6 +99,8 @@ def make_elbo(elbo="trace", num_particles: int = 1, vectorize_particles: bool = 
         raise ValueError(f"unknown elbo {elbo!r}; expected one of {sorted(ELBOS)} or a pyro.infer.ELBO")
     if not (isinstance(num_particles, int) and num_particles >= 1):
         raise ValueError(f"num_particles (--train-particles) must be a positive integer, got {num_particles!r}")
+    if elbo == "iwae" and train_window:
+        return FIVO(num_particles=num_particles, max_plate_nesting=1, ess_threshold=0.0)
     return ELBOS[elbo](num_particles=num_particles, vectorize_particles=vectorize_particles, max_plate_nesting=1)
 
 
@@ -152,13 +158,15 @@ class Trainer:
         parallel: a :class:`pyro_vrnn.distributed.DataParallel` to train one model on several
             processes (each takes its share of every batch; gradients are summed); ``None``: this
             process alone.
+        train_window: ``N > 0``: truncated backpropagation through time, one update per window of
+            ``N`` steps of each batch (:meth:`window_steps`); 0: one update per batch of whole sequences.
     """
 
     def __init__(self, model, guide=None, *, lr: float = 1e-3, betas=(0.9, 0.999), lrd: float = 1.0,
                  clip_norm: float = 10.0, weight_decay: float = 0.0, elbo="trace", num_particles: int = 1,
                  vectorize_particles: bool = False, annealing=None, patience: int = 0,
                  lr_schedule: PlateauSchedule | None = None, max_bad_steps: int = 10,
-                 parallel=None):
+                 parallel=None, train_window: int = 0):
         if lr <= 0 or clip_norm <= 0 or num_particles < 1 or weight_decay < 0:
             raise ValueError(f"lr and clip_norm must be positive, weight_decay >= 0 and num_particles >= 1, got "
                              f"lr={lr}, clip_norm={clip_norm}, weight_decay={weight_decay}, "
@@ -170,12 +178,13 @@ class Trainer:
         self.lr_schedule = lr_schedule
         self.optim = (lr_schedule.optimizer(self.optim_args) if lr_schedule is not None
                       else ClippedAdam(dict(self.optim_args)))
-        self.elbo = make_elbo(elbo, num_particles, vectorize_particles)
+        self.elbo = make_elbo(elbo, num_particles, vectorize_particles, train_window)
         self.annealing = annealing if annealing is not None else KLAnnealing()
         if isinstance(self.elbo, RenyiELBO) and float(self.annealing(0)) != 1.0:
             warnings.warn("KL annealing with the iwae objective scales log p(z) and log q(z) inside the "
                           "log-mean-exp of the importance weights: that is not KL annealing (nor a bound); "
                           "use no annealing (KLAnnealing(0); --kl-anneal-steps 0) with iwae", UserWarning)
+        self.train_window = _check_window(train_window, self.elbo, parallel)
         self.early_stopping = EarlyStopping(patience)
         self.max_bad_steps = max_bad_steps
         self.parallel = parallel
@@ -186,6 +195,7 @@ class Trainer:
         self._model_takes_beta = _accepts_annealing(model.model)
         self._guide_takes_beta = _accepts_annealing(self.guide)
         self._epoch = None  # (generator state at epoch start, batches consumed) for exact resume
+        self._window = None  # (next window's first step, carried state) inside the current batch
 
     @property
     def stopped_early(self) -> bool:
@@ -208,17 +218,19 @@ class Trainer:
         return self.model._reference_tensor().dtype
 
     # ------------------------------------------------------------------ one SVI step
-    def step(self, x: torch.Tensor | None, mask: torch.Tensor | None = None) -> float | None:
+    def step(self, x: torch.Tensor | None, mask: torch.Tensor | None = None, initial_state=None) -> float | None:
         """One SVI step on a batch; returns the loss (negative annealed ELBO, summed over the batch),
         or ``None`` if the step was skipped because the batch, the loss, a distribution's parameters
         or a gradient was not finite. Non-finite values only in padded (masked) steps are set to zero.
+        ``initial_state``: the model's state to start from (a window of longer sequences; the
+        programs' ``initial_state``), ``None`` for ``h_0``.
 
         With ``parallel``, ``x`` is this process's share of the global batch (``None`` when it has
         none); losses and gradients are summed over processes before the checks, so every process
         skips or steps alike."""
         if self.parallel is not None:
             self.parallel.seed_step(self.step_count, self.bad_steps)
-        loss, params, problem = self._loss_and_grads(x, mask) if x is not None else (0.0, set(), None)
+        loss, params, problem = self._loss_and_grads(x, mask, initial_state) if x is not None else (0.0, set(), None)
         if self.parallel is not None:
             loss, params, problem = self.parallel.reduce(self.model, params, loss, problem)
         if problem is not None:
@@ -230,7 +242,7 @@ class Trainer:
         self.step_count += 1
         return loss
 
-    def _loss_and_grads(self, x: torch.Tensor, mask: torch.Tensor | None):
+    def _loss_and_grads(self, x: torch.Tensor, mask: torch.Tensor | None, initial_state=None):
         """``(loss, params, problem)``: the ELBO's loss and gradients on ``(x, mask)`` in this process,
         the parameters it touched, and what was not finite (``None`` if all was)."""
         check = getattr(self.model, "check_inputs", None)
@@ -243,7 +255,8 @@ class Trainer:
             else:
                 return None, set(), "values in the batch"
         beta = float(self.annealing(self.step_count))
-        model, guide, kwargs = self.model.model, self.guide, {}
+        model, guide = self.model.model, self.guide
+        kwargs = {} if initial_state is None else {"initial_state": initial_state}
         if beta != 1.0 and self._model_takes_beta and self._guide_takes_beta:
             kwargs["annealing_factor"] = beta  # as arguments, so that SequenceELBO sees the programs themselves
         elif beta != 1.0:
@@ -266,6 +279,73 @@ class Trainer:
         if not finite:
             return loss, params, "loss" if not math.isfinite(loss) else "gradient"
         return loss, params, None
+
+    def window_steps(self, x: torch.Tensor | None, mask: torch.Tensor | None = None, resume=None):
+        """The updates of one batch: yields ``(loss, real_steps, last)`` per SVI step.
+
+        Without a window (``train_window = 0``) or a batch no longer than it: one :meth:`step` on the
+        whole batch (``real_steps`` is ``None``: the caller counts them). Otherwise truncated
+        backpropagation through time: the batch ``(B, T)`` is cut into consecutive windows
+        ``[s, s + N)``; window ``k`` takes the rows with a real step at ``s`` (a prefix mask: rows only
+        drop out), runs one :meth:`step` on ``x[rows, s:s + N]`` from the state the previous window
+        ended in, then carries that state on, detached: the model's filtering state ``h_{s+N}`` given
+        the guide's latents, drawn afresh after the update
+        (:meth:`~pyro_vrnn.models.SequenceModel.filtering_state`, run by the engine without Pyro's
+        sites where it applies; for a guide of the user's,
+        :meth:`~pyro_vrnn.models.SequenceModel.final_state` on its trace). An update so costs ``N``
+        steps (and the carried state one more, gradient-free, pass over the window) whatever the
+        pieces' lengths. With FIVO (and ``iwae``, run as FIVO without resampling inside a window) the
+        state is the filter's ``K`` particles, resampled by their weights at the window's end
+        (:meth:`~pyro_vrnn.infer.FIVO.window_end_state`). A skipped (non-finite) window ends the batch:
+        no state is carried out of it.
+
+        Before each yield but the batch's last, the place to go on from, ``(s + N, state)``, is kept
+        in :meth:`state_dict` (``"window"``), so a run checkpointed between two windows of a batch and
+        resumed continues at the next window (``resume``: that pair; ``fit`` passes it), exactly as an
+        uninterrupted run would.
+        """
+        window = self.train_window
+        if x is None or not window or x.shape[1] <= window:
+            self._window = None
+            yield self.step(x, mask), None, True
+            return
+        num_steps = x.shape[1]
+        if mask is None:
+            mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+        x = x.masked_fill(~mask.unsqueeze(-1), 0.0)  # padding must not reach the carried states
+        first, state = resume if resume is not None else (0, None)
+        rows = mask[:, first].nonzero().squeeze(1)  # the rows with a real step in the window, into the batch
+        for start in range(first, num_steps, window):
+            x_w, mask_w = x[rows, start:start + window], mask[rows, start:start + window]
+            loss = self.step(x_w, mask_w, initial_state=state)
+            if start + window >= num_steps or loss is None:
+                self._window = None
+                yield loss, int(mask_w.sum()), True
+                return
+            state = self._window_end_state(x_w, mask_w, state)
+            alive = mask[rows, start + window]
+            if not bool(alive.all()):
+                rows = rows[alive]
+                state = _tree_map(lambda leaf: leaf[..., alive, :], state)
+            self._window = (start + window, state)
+            yield loss, int(mask_w.sum()), False
+
+    @torch.no_grad()
+    def _window_end_state(self, x_w, mask_w, state):
+        """The state a window hands to the next, detached: the objective's own where it has one (FIVO:
+        its particles, resampled), else the model's filtering state given a fresh guide trace."""
+        carry = getattr(getattr(self.elbo, "elbo", self.elbo), "window_end_state", None)
+        if carry is not None:
+            return carry(self.model.model, self.guide, x_w, mask_w, initial_state=state)
+        if supported_model(self.model.model, self.guide, (x_w, mask_w), {"initial_state": state}) is not None:
+            try:
+                return filtering_state(self.model, x_w, mask_w, initial_state=state)  # the same, without Pyro's sites
+            except OutOfScope:
+                pass
+        if self.guide == self.model.guide:
+            return self.model.filtering_state(x_w, mask_w, initial_state=state)
+        guide_trace = poutine.trace(self.guide).get_trace(x_w, mask_w, initial_state=state)
+        return self.model.final_state(x_w, mask_w, initial_state=state, guide_trace=guide_trace)
 
     def _skip(self, what: str) -> None:
         """Count a bad step: warn and return ``None``, or raise :class:`DivergenceError` past the limit."""
@@ -350,22 +430,18 @@ class Trainer:
                 for idx, (x, mask) in zip(batches[consumed:], self._batches(train, batches[consumed:])):
                     if self.step_count >= num_steps or self.stopped_early:
                         break
-                    t0 = time.perf_counter()
-                    loss = self.step(x, mask)
-                    self._epoch = (start_state, self._epoch[1] + 1)
-                    if loss is None:
-                        continue
-                    record = {"step": self.step_count, "loss": loss / float(sum(lengths[i] for i in idx)),
-                              "annealing": float(self.annealing(self.step_count - 1)),
-                              "seconds": time.perf_counter() - t0}
-                    self.history.append(record)
-                    if valid is not None and valid_every and self.step_count % valid_every == 0:
-                        record.update(self._validate(valid, batch_size))
-                    bar.set_postfix_str(f"loss {record['loss']:.4g}" + (f" valid {record['valid_loss']:.4g}"
-                                        if "valid_loss" in record else ""), refresh=False)
-                    bar.update(1)
-                    if callback is not None:
-                        callback(self, record)
+                    t0, done = time.perf_counter(), False
+                    for loss, real_steps, done in self.window_steps(x, mask, resume=self._window):
+                        if done:  # the batch is done: a checkpoint from now on resumes at the next one
+                            self._epoch = (start_state, self._epoch[1] + 1)
+                        if loss is not None:
+                            self._record(loss, real_steps if real_steps is not None else sum(lengths[i] for i in idx),
+                                         time.perf_counter() - t0, valid, valid_every, batch_size, bar, callback)
+                        if self.step_count >= num_steps or self.stopped_early:
+                            break
+                        t0 = time.perf_counter()
+                    if not done:  # left between two of its windows: a resumed run goes on at the next
+                        break
                 else:
                     self._epoch = None  # epoch exhausted: the generator's state now starts the next one
                     continue
@@ -373,6 +449,19 @@ class Trainer:
         finally:
             bar.close()
         return self.history
+
+    def _record(self, loss, real_steps, seconds, valid, valid_every, batch_size, bar, callback):
+        """After an update: its history record (loss per real step), validation when due, the bar, the callback."""
+        record = {"step": self.step_count, "loss": loss / float(real_steps),
+                  "annealing": float(self.annealing(self.step_count - 1)), "seconds": seconds}
+        self.history.append(record)
+        if valid is not None and valid_every and self.step_count % valid_every == 0:
+            record.update(self._validate(valid, batch_size))
+        bar.set_postfix_str(f"loss {record['loss']:.4g}" + (f" valid {record['valid_loss']:.4g}"
+                            if "valid_loss" in record else ""), refresh=False)
+        bar.update(1)
+        if callback is not None:
+            callback(self, record)
 
     def _validate(self, valid, batch_size: int) -> dict:
         """Validation loss per step; feeds early stopping, then the schedule (which sets the next lr)."""
@@ -423,6 +512,7 @@ class Trainer:
             "valid_history": list(self.valid_history),
             "batch_generator": getattr(self, "generator", None) and self.generator.get_state(),
             "epoch": self._epoch,
+            "window": self._window,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -438,6 +528,21 @@ class Trainer:
             self.generator = torch.Generator()
             self.generator.set_state(state["batch_generator"])
         self._epoch = state.get("epoch")
+        self._window = state.get("window")
+
+
+def _check_window(train_window, elbo, parallel) -> int:
+    """``train_window`` as an int ``>= 0``; a ``ValueError`` for what windows cannot run with."""
+    if isinstance(train_window, bool) or int(train_window) != train_window or int(train_window) < 0:
+        raise ValueError(f"train_window (--train-window) must be an integer >= 0 (0: whole sequences), "
+                         f"got {train_window!r}")
+    if train_window and parallel is not None:
+        raise ValueError("train_window (--train-window) is not supported with several processes (torchrun): "
+                         "the processes' shares would cut into different numbers of windows")
+    if train_window and isinstance(getattr(elbo, "elbo", elbo), RenyiELBO):
+        raise ValueError("train_window (--train-window) carries the particles of iwae through the filter: pass "
+                         "elbo='iwae' by name (FIVO without resampling inside a window), not a RenyiELBO")
+    return int(train_window)
 
 
 def redraw_parameters(model, seed: int) -> None:
