@@ -16,6 +16,7 @@ import textwrap
 import pyro
 import torch
 
+from ..models.predictive import MAX_TEMPERATURE
 from ..models.zoo import EMISSIONS, GUIDES, PRIORS, SEED_MODELS, TRANSITIONS
 from ..report.evaluation import check_estimators
 from ..train import distributed
@@ -73,6 +74,8 @@ unit_interval = checked(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 seed = checked(int, lambda v: 0 <= v < 2 ** 32, "an integer from 0 to 2**32 - 1")
 MAX_THREADS = 1024
 thread_count = checked(int, lambda v: 1 <= v <= MAX_THREADS, f"a whole number from 1 to {MAX_THREADS}")
+#: --temperature of sample and forecast: the range generate() accepts
+temperature = checked(float, lambda v: 0 <= v <= MAX_TEMPERATURE, f"a number from 0 to {MAX_TEMPERATURE:g}")
 
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..models.predictive import MAX_TEMPERATURE
 from ..report.forecasting import forecast_run, write_forecast_csv
 from ..train.outputs import check_writable, is_forecast_file
 from . import common
@@ -35,8 +36,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="the CSV to write")
     p.add_argument("--batch-size", type=common.positive_int, default=8,
                    help="sequences continued together (S draws each; bounds memory) [default: 8]")
-    p.add_argument("--temperature", type=common.checked(float, lambda v: 0 <= v < float("inf"), "a finite number >= 0"),
-                   default=1.0, metavar="TAU", help="scale of the sampling noise (1: the model's own) [default: 1]")
+    p.add_argument("--temperature", type=common.temperature, default=1.0, metavar="TAU",
+                   help=f"scale of the sampling noise (1: the model's own; at most {MAX_TEMPERATURE:g}) [default: 1]")
     common.add_checkpoint_arg(p)
     common.add_runtime_args(p, seed_help="seed of the draws [default: 0]")
     p.set_defaults(func=run)

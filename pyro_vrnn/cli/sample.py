@@ -50,8 +50,7 @@ def add_parser(subparsers) -> None:
                       help="continue this prefix: an index into the test split, or a .npy/.pt/audio/MIDI file")
     p.add_argument("--prime-steps", type=common.positive_int, default=None, metavar="P",
                    help="with --prime: use only the prefix's first P steps [default: all]")
-    p.add_argument("--temperature", type=common.checked(float, lambda v: 0 <= v <= MAX_TEMPERATURE,
-                                                        f"a number from 0 to {MAX_TEMPERATURE:g}"),
+    p.add_argument("--temperature", type=common.temperature,
                    default=1.0, metavar="TAU", help="scale of the sampling noise (0: the means; at most "
                    f"{MAX_TEMPERATURE:g}; not with --reconstruct) [default: 1]")
     p.add_argument("--tempo", type=common.checked(float, lambda v: 0 < v < float("inf"), "a positive number"),

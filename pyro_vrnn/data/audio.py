@@ -20,7 +20,6 @@ samples.
 import io
 import math
 import numbers
-import os
 import wave
 
 import numpy as np
@@ -28,7 +27,7 @@ import torch
 
 from . import options
 from .errors import DataError
-from .files import read_input
+from .files import read_input, written_atomically
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".sph", ".nist")
 #: the sample rates a header may declare (Hz); above 1 MHz is not audio
@@ -264,18 +263,9 @@ def write_wav(path, frames_or_waveform, sample_rate=16000, normalizer=None):
         raise DataError(f"cannot write NaN or Inf as audio ({int(bad.sum())} of {waveform.numel()} samples, the "
                         f"first at sample {int(bad.nonzero()[0, 0])})", path)
     pcm = torch.clamp(torch.round(waveform * _INT16_SCALE), -32768, 32767).to(torch.int16).numpy()
-    path_text = os.fspath(path)
-    tmp = os.path.join(os.path.dirname(path_text), f".{os.path.basename(path_text)}.tmp-{os.getpid()}")
-    try:
-        with wave.open(tmp, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(pcm.astype("<i2").tobytes())
-        os.replace(tmp, path_text)
-    except OSError as exc:
-        raise DataError(f"cannot write WAV file ({exc.strerror or exc})", path) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with written_atomically(path, "WAV file") as tmp, wave.open(tmp, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.astype("<i2").tobytes())
     return path

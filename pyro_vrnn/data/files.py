@@ -15,6 +15,7 @@ archive's members decompressed) is bounded separately by ``max_expanded_bytes``
 :func:`pyro_vrnn.data.handwriting.read_npz_arrays`.
 """
 
+import contextlib
 import numbers
 import os
 import stat
@@ -115,3 +116,20 @@ def read_input(path, fmt, max_bytes=None):
     if total > limit:
         raise DataError(too_large(f"the {fmt} file", total, limit, "max_bytes"), path)
     return b"".join(parts)
+
+
+@contextlib.contextmanager
+def written_atomically(path, what: str):
+    """Yield a temporary path beside ``path`` to write ``what`` to; on success it is renamed onto
+    ``path`` (so an interrupted write never leaves half a file there), and it is removed either way.
+    An ``OSError`` becomes a :class:`DataError` naming ``path``."""
+    path_text = os.fspath(path)
+    tmp = os.path.join(os.path.dirname(path_text), f".{os.path.basename(path_text)}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path_text)
+    except OSError as exc:
+        raise DataError(f"cannot write {what} ({exc.strerror or exc})", path) from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

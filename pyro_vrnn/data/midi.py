@@ -32,7 +32,7 @@ import mido
 
 from . import options
 from .errors import DataError
-from .files import open_input
+from .files import open_input, written_atomically
 
 #: mido's channel of General MIDI percussion (channel 10 counted from 1)
 DRUM_CHANNEL = 9
@@ -195,14 +195,6 @@ def _save_atomically(midi, path):
     path_text = os.fspath(path)
     if os.path.isdir(path_text):
         raise DataError("cannot write a MIDI file: this is a folder", path)
-    tmp = os.path.join(os.path.dirname(path_text), f".{os.path.basename(path_text)}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            midi.save(file=f)
-        os.replace(tmp, path_text)
-    except OSError as exc:
-        raise DataError(f"cannot write the MIDI file ({exc.strerror or exc})", path) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with written_atomically(path, "the MIDI file") as tmp, open(tmp, "wb") as f:
+        midi.save(file=f)
     return path
