@@ -41,7 +41,7 @@ from .checkpoint import (
 )
 from .curves import loss_label, plot_history
 from .devices import resolve_device
-from .outputs import check_run_folder
+from .outputs import check_run_folder, write_text_atomic
 from .precision import check_precision
 from .settings import DEFAULT_TRAINING, RESUMABLE_CHANGES, TrainingSettings
 from .trainer import DivergenceError
@@ -102,12 +102,6 @@ def read_config(run_dir) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise CheckpointError(f"{path}: unreadable config ({error})") from None
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
 
 
 def _check_same_run(saved: dict, wanted: dict, run_dir) -> None:
@@ -255,7 +249,7 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
         return _summary(run_dir, model, trainer, config, dataset, trainer.step_count, 0.0, trained=False)
     if writes:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(run_dir / CONFIG, config)
+        write_text_atomic(run_dir / CONFIG, json.dumps(config, indent=2, default=float))
     normalizer_state = dataset.normalizer.state_dict()
     every = int(settings["checkpoint_every"])
     last_saved = [trainer.step_count if payload is not None else -1]
@@ -263,7 +257,8 @@ def train_run(config: dict, run_dir, *, resume: bool = False, overwrite: bool = 
     def checkpoint():
         if writes:
             save_checkpoint(run_dir, trainer=trainer, config=config, normalizer_state=normalizer_state)
-            _write_json(run_dir / HISTORY, {"train": trainer.history, "valid": trainer.valid_history})
+            write_text_atomic(run_dir / HISTORY, json.dumps({"train": trainer.history, "valid": trainer.valid_history},
+                                                           indent=2, default=float))
         last_saved[0] = trainer.step_count
 
     def callback(trainer_, record):
