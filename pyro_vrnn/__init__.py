@@ -9,7 +9,7 @@ table) -> :mod:`~pyro_vrnn.cli` (one module per command). ``docs/architecture.md
 """
 
 from .components.emissions import (BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission,
-                                   LinearGaussianEmission)
+                                   LinearGaussianEmission, AutoregressiveBernoulliEmission)
 from .components.guides import FilteringGuide, ResidualGuide, SmoothingGuide, STORNGuide
 from .components.nn import MLP, Identity, NoFeatures
 from .components.priors import (ConditionalGaussianPrior, GatedTransitionPrior, LinearGaussianPrior,
@@ -24,6 +24,7 @@ from .train.trainer import KLAnnealing, Trainer, fit
 from .version import __version__
 
 __all__ = [
+    "AutoregressiveBernoulliEmission",
     "BernoulliEmission", "ConditionalGaussianPrior", "DMM", "GatedTransitionPrior", "FilteringGuide", "GaussianEmission", "GMMEmission",
     "GRUTransition", "HandwritingEmission", "Identity", "IdentityTransition", "ImportanceEstimate",
     "LinearGaussianEmission", "LinearGaussianPrior", "LSTMTransition", "MLP", "NoFeatures", "ResidualGuide", "RNN",

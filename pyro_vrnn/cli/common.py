@@ -134,7 +134,8 @@ def add_model_args(parser, *, with_model: bool = True, num_components: int = 20)
     group.add_argument("--guide", choices=GUIDES, help="override q(z_t|.): filtering q(z_t|x_t,h_{t-1}) (VRNN), "
                        "smoothing (sees the future through a backward RNN), storn q(z_t|x_{<=t})")
     group.add_argument("--emission", choices=EMISSIONS, help="override p(x_t|.): normal, gmm (mixture of "
-                       "diagonal Gaussians), bernoulli (binary, music), handwriting (bivariate mixture + pen bit); "
+                       "diagonal Gaussians), bernoulli (binary, music), autoregressive (binary, the keys of a "
+                       "step jointly, as RNN-NADE), handwriting (bivariate mixture + pen bit); "
                        "default: the model's own, bernoulli on music")
     group.add_argument("--transition", choices=TRANSITIONS, default=None, help="recurrence h_t = f(...) "
                        "[default: lstm]")

@@ -13,9 +13,12 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from .distributions import BivariateGaussianMixturePen
+from .distributions import AutoregressiveBernoulli, BivariateGaussianMixturePen
 from .heads import GaussianHead
 from .nn import MLP, full_precision, positive_scale
+
+_FUNCTIONAL = {"relu": torch.relu, "tanh": torch.tanh, "elu": torch.nn.functional.elu,
+               "softplus": torch.nn.functional.softplus, "gelu": torch.nn.functional.gelu}
 
 
 class GaussianEmission(GaussianHead):
@@ -71,6 +74,36 @@ class BernoulliEmission(nn.Module):
 
     def forward(self, u: torch.Tensor):
         return dist.Bernoulli(logits=full_precision(self.logits(self.net(u)))).to_event(1)
+
+
+class AutoregressiveBernoulliEmission(nn.Module):
+    """Binary ``x_t`` with the keys of one step modelled jointly, autoregressively (as RNN-NADE does,
+    Boulanger-Lewandowski et al. 2012), its biases set by ``u``:
+
+    ``p(x_t | .) = prod_d Bernoulli(x_{t,d} | sigmoid(l_d))``, ``l = b(u) + V' act(c(u) + W' x_t) + A' x_t``
+
+    with ``W', V'`` MADE-masked and ``A'`` strictly lower triangular (so ``l_d`` sees ``x_{t,<d}`` only),
+    shared across steps; ``b``, ``c`` linear in an MLP of ``u``. ``H`` (``made_dim``) defaults to the MLP's
+    last width. With ``W = A = 0`` it is the Bernoulli emission. ``u: (..., in_dim) ->``
+    :class:`~pyro_vrnn.components.distributions.AutoregressiveBernoulli` with event shape ``(X,)``.
+    """
+
+    def __init__(self, in_dim: int, x_dim: int, hidden_dims=(64,), activation="relu", made_dim: int | None = None):
+        super().__init__()
+        self.x_dim = x_dim
+        self.net = MLP(in_dim, hidden_dims, activation)
+        self.made_dim = int(made_dim or (hidden_dims[-1] if len(hidden_dims) else 64))
+        self.activation = _FUNCTIONAL[activation]
+        self.bias = nn.Linear(self.net.out_dim, x_dim)
+        self.hidden_bias = nn.Linear(self.net.out_dim, self.made_dim)
+        self.in_weight = nn.Parameter(torch.empty(self.made_dim, x_dim).uniform_(-1, 1) / x_dim ** 0.5)
+        self.out_weight = nn.Parameter(torch.empty(x_dim, self.made_dim).uniform_(-1, 1) / self.made_dim ** 0.5)
+        self.direct_weight = nn.Parameter(torch.zeros(x_dim, x_dim))
+
+    def forward(self, u: torch.Tensor):
+        hidden = self.net(u)
+        return AutoregressiveBernoulli(full_precision(self.bias(hidden)), full_precision(self.hidden_bias(hidden)),
+                                       self.in_weight, self.out_weight, self.direct_weight, self.activation)
 
 
 class HandwritingEmission(nn.Module):

@@ -9,7 +9,7 @@ table          names
 PRIORS         ``conditional`` ``p(z_t | h_{t-1})`` (VRNN), ``standard`` ``N(0, I)`` (STORN)
 GUIDES         ``filtering`` ``q(z_t | x_t, h_{t-1})``, ``smoothing`` ``q(z_t | h_{t-1}, x_{>=t})``,
                ``storn`` ``q(z_t | x_{<=t})``
-EMISSIONS      ``normal``, ``gmm``, ``bernoulli``, ``handwriting``
+EMISSIONS      ``normal``, ``gmm``, ``bernoulli``, ``autoregressive`` (binary, the keys of a step jointly), ``handwriting``
 TRANSITIONS    ``lstm``, ``gru``
 =============  ==========================================================================
 """
@@ -21,7 +21,8 @@ from typing import Callable
 
 from torch import nn
 
-from .emissions import (BernoulliEmission, GaussianEmission, GMMEmission, HandwritingEmission)
+from .emissions import (AutoregressiveBernoulliEmission, BernoulliEmission, GaussianEmission, GMMEmission,
+                        HandwritingEmission)
 from .guides import FilteringGuide, SmoothingGuide, STORNGuide
 from .priors import ConditionalGaussianPrior, StandardNormalPrior
 from .transitions import GRUTransition, LSTMTransition
@@ -60,6 +61,7 @@ EMISSIONS: dict[str, Callable[[Sizes], nn.Module]] = {
     "normal": lambda s: GaussianEmission(s.in_dim, s.x_dim, s.hidden_dims, s.activation),
     "gmm": lambda s: GMMEmission(s.in_dim, s.x_dim, s.num_components, s.hidden_dims, s.activation),
     "bernoulli": lambda s: BernoulliEmission(s.in_dim, s.x_dim, s.hidden_dims, s.activation),
+    "autoregressive": lambda s: AutoregressiveBernoulliEmission(s.in_dim, s.x_dim, s.hidden_dims, s.activation),
     "handwriting": lambda s: HandwritingEmission(s.in_dim, s.x_dim, s.num_components, s.hidden_dims, s.activation),
 }
 TRANSITIONS: dict[str, Callable[[int, int], nn.Module]] = {

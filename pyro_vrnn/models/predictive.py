@@ -26,7 +26,7 @@ import torch
 from pyro.distributions.torch_distribution import MaskedDistribution
 from pyro.poutine.messenger import Messenger
 
-from ..components.distributions import BivariateGaussianMixturePen
+from ..components.distributions import AutoregressiveBernoulli, BivariateGaussianMixturePen
 
 __all__ = ["Forecast", "PrimedSampling", "forecast", "generate", "reconstruct", "tempered_sample"]
 
@@ -82,10 +82,12 @@ def _tempered(fn, tau: float) -> torch.Tensor:
         dy = loc[..., 1] + scale[..., 1] * (rho * eps[..., 0] + (1 - rho.square()).clamp_min(0).sqrt() * eps[..., 1])
         pen = (fn.pen_logits > 0).to(loc.dtype) if tau == 0 else torch.bernoulli(torch.sigmoid(fn.pen_logits / tau))
         return torch.stack([dx, dy, pen], dim=-1)
+    if isinstance(fn, AutoregressiveBernoulli):
+        return fn.tempered_sample(tau)
     if isinstance(fn, pyro.distributions.Delta):
         return fn.v.clone()
-    raise ValueError(f"temperature {tau} is defined for Normal, Bernoulli, Categorical, MixtureSameFamily and "
-                     f"BivariateGaussianMixturePen sites (possibly masked or Independent), not for "
+    raise ValueError(f"temperature {tau} is defined for Normal, Bernoulli, Categorical, MixtureSameFamily, "
+                     f"BivariateGaussianMixturePen and AutoregressiveBernoulli sites (possibly masked or Independent), not for "
                      f"{type(fn).__name__}; use temperature=1.0")
 
 
