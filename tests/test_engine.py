@@ -33,7 +33,7 @@ from pyro_vrnn.train.trainer import Trainer
 def _data(emission="normal", batch=4, steps=6, x_dim=3, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, steps, x_dim, generator=g, dtype=torch.float64)
-    if emission == "bernoulli":
+    if emission in ("bernoulli", "autoregressive"):
         x = (x > 0).double()
     if emission == "handwriting":
         x[..., 2] = (x[..., 2] > 0).double()
@@ -69,6 +69,7 @@ def _assert_same(a, b, atol=1e-10):
 @pytest.mark.parametrize("guide,emission,num_particles,vectorize", [
     ("filtering", "normal", 1, False), ("filtering", "gmm", 3, True), ("filtering", "bernoulli", 2, False),
     ("filtering", "handwriting", 1, False), ("smoothing", "normal", 3, True), ("storn", "gmm", 2, True),
+    ("filtering", "autoregressive", 2, True),
 ])
 def test_engine_equals_trace_elbo_in_float64(guide, emission, num_particles, vectorize):
     prior = "standard" if guide == "storn" else "conditional"

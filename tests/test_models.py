@@ -14,13 +14,13 @@ from pyro_vrnn import (RNN, STORN, VRNN, FilteringGuide, SmoothingGuide, Standar
                        importance_log_likelihood)
 from pyro_vrnn.infer.importance import _site_log_probs
 
-EMISSIONS = ["normal", "gmm", "bernoulli", "handwriting"]
+EMISSIONS = ["normal", "gmm", "bernoulli", "autoregressive", "handwriting"]
 
 
 def data_for(emission, batch=3, steps=6, x_dim=3, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, steps, x_dim, generator=g)
-    if emission == "bernoulli":
+    if emission in ("bernoulli", "autoregressive"):
         x = (x > 0).to(x.dtype)
     if emission == "handwriting":
         x[..., 2] = (x[..., 2] > 0.5).to(x.dtype)

@@ -171,7 +171,7 @@ def test_primed_generation_names_the_prefix_in_its_errors():
 # ---------------------------------------------------------------------------- temperature
 @pytest.mark.parametrize("name,emission", [("vrnn-normal", None), ("vrnn-gmm", None), ("storn", None),
                                            ("rnn-gmm", None), ("vrnn-normal", "bernoulli"),
-                                           ("vrnn-normal", "handwriting")])
+                                           ("vrnn-normal", "handwriting"), ("vrnn-normal", "autoregressive")])
 def test_temperature_zero_is_deterministic(name, emission):
     model = tiny(name, emission=emission)
     pyro.set_rng_seed(0)
