@@ -48,7 +48,19 @@ def run_summary(run_dir: Path) -> dict:
             "parameters": sum(v.numel() for v in trainer["model"].values()), "steps": payload["step"],
             "train_seconds": sum(r.get("seconds", 0.0) for r in history.get("train", [])),
             "stopped_early": stopping.should_stop, "best_step": stopping.best_step,
-            "best_valid": stopping.best if stopping.best_step is not None else None}
+            "best_valid": stopping.best if stopping.best_step is not None else None,
+            "trained_by": trained_by(config["training"])}
+
+
+def trained_by(training: dict) -> str:
+    """The objective a run was trained on and how: ``ELBO``, ``FIVO (K = 4)``, with ``, windows of N``."""
+    objective = {"trace": "ELBO", "fivo": "FIVO", "iwae": "IWAE"}.get(training.get("elbo", "trace"),
+                                                                       training.get("elbo", "trace"))
+    if objective != "ELBO" or training.get("num_particles", 1) > 1:
+        objective += f" (K = {training.get('num_particles', 1)})"
+    if training.get("train_window"):
+        objective += f", windows of {training['train_window']}"
+    return objective
 
 
 def _figure(value, se, unit):
@@ -60,7 +72,7 @@ def row(summary: dict, evaluation: dict, unit: str) -> dict:
     """The cells of one table row. ``unit='step'``: NLL per step; ``'sequence'``: log-likelihood per sequence."""
     per = "_per_step" if unit == "step" else ""
     sign = -1.0 if unit == "step" else 1.0
-    cells = {"model": summary["label"], "parameters": f"{summary['parameters']:,}" if summary["parameters"] else "—",
+    cells = {"model": summary["label"], "trained by": summary["trained_by"], "parameters": f"{summary['parameters']:,}" if summary["parameters"] else "—",
              "steps": f"{summary['steps']:,}" + (", stopped early" if summary["stopped_early"] else ""),
              "best step": f"{summary['best_step']:,}" if summary["best_step"] is not None else "—",
              "valid −ELBO/step at best": f"{summary['best_valid']:.3f}" if summary["best_valid"] is not None else "—"}

@@ -62,6 +62,7 @@ def test_results_table_reads_every_figure_from_the_run_folders(tmp_path):
     assert f"{-evaluations[0]['log_likelihood_per_step']:.3f} ± " in rnn and "| — |" in rnn
     assert f"{-evaluations[1]['log_likelihood_per_step']:.3f} ± " in vrnn and "(3) |" in vrnn
     assert f"{-evaluations[1]['smc_log_likelihood_per_step']:.3f}" in vrnn
+    assert vrnn.startswith("| VRNN-Bernoulli | ELBO |")  # what it was trained on
     history = json.loads((runs[1] / "history.json").read_text())
     best = min(history["valid"], key=lambda r: r["loss"])
     assert f"| {best['step']:,} | {best['loss']:.3f} |" in vrnn
