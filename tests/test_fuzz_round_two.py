@@ -485,6 +485,17 @@ def test_a_partial_evaluation_writes_beside_the_full_one(run, capsys):
     assert f"written {run / 'eval_test.partial.json'}" in capsys.readouterr().out
 
 
+def test_an_evaluation_of_another_cut_writes_beside_the_full_one(run, capsys):
+    assert main(["evaluate", str(run), "--particles", "2", "--quiet"]) == 0
+    full = (run / "eval_test.json").read_bytes()
+    assert main(["evaluate", str(run), "--particles", "2", "--data-option", "test_chunking=chunks", "--quiet"]) == 0
+    assert (run / "eval_test.json").read_bytes() == full  # the whole-utterance evaluation is untouched
+    chunks = json.loads((run / "eval_test.test_chunking-chunks.json").read_text())
+    assert chunks["data_options"]["test_chunking"] == "chunks"
+    assert chunks["num_sequences"] > json.loads(full)["num_sequences"]  # utterances cut into chunks
+    assert f"written {run / 'eval_test.test_chunking-chunks.json'}" in capsys.readouterr().out
+
+
 COMPARE = ["compare", "--models", "rnn-normal", *DATA, *SIZES, "--steps", "1", "--particles", "2", "--num-samples",
            "1", "--quiet"]
 

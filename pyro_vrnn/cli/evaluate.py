@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from ..report.evaluation import evaluate_run, format_summary
@@ -38,7 +39,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-sequences", type=common.positive_int, default=None, metavar="N",
                    help="evaluate only N sequences, evenly spaced through the split (a quick look)")
     p.add_argument("--json", metavar="FILE", help="where to write the results [default: RUN_DIR/eval_SPLIT.json; "
-                   "with --max-sequences RUN_DIR/eval_SPLIT.partial.json, beside the full one]")
+                   "with --data-option KEY=VALUE RUN_DIR/eval_SPLIT.KEY-VALUE.json, with --max-sequences "
+                   "...partial.json, each beside the full one]")
     p.add_argument("--data-option", type=common.data_option, action="append", default=None, metavar="KEY=VALUE",
                    help="replace one of the run's loader options for this evaluation, repeatable, e.g. "
                         "test_chunking=chunks (score a speech run on 0.5 s test chunks instead of whole "
@@ -51,17 +53,22 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def default_json_name(split: str, max_sequences: int | None) -> str:
-    """``eval_SPLIT.json`` for the whole split; ``eval_SPLIT.partial.json`` for a quick look at
-    ``--max-sequences N`` of it, so that a quick look never replaces the full evaluation beside it
-    (which ``benchmarks/results_table.py`` reads)."""
-    return f"eval_{split}.json" if max_sequences is None else f"eval_{split}.partial.json"
+def default_json_name(split: str, max_sequences: int | None, data_options: dict | None = None) -> str:
+    """``eval_SPLIT.json`` for the whole split as the run loads it; ``eval_SPLIT.KEY-VALUE.json`` when
+    ``--data-option`` cut it otherwise (e.g. ``eval_test.test_chunking-chunks.json``); ``.partial`` before
+    ``.json`` for a quick look at ``--max-sequences N`` of it. So neither another cut nor a quick look ever
+    replaces the full evaluation beside it (which ``benchmarks/results_table.py`` reads)."""
+    name = f"eval_{split}"
+    for key, value in sorted((data_options or {}).items()):
+        name += "." + re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{key}-{value}")
+    return name + (".json" if max_sequences is None else ".partial.json")
 
 
 def run(args) -> int:
     parallel, device = common.setup_processes(args)
     seed = args.seed if args.seed is not None else 0
-    path = Path(args.json) if args.json else Path(args.run_dir) / default_json_name(args.split, args.max_sequences)
+    path = Path(args.json) if args.json else Path(args.run_dir) / default_json_name(
+        args.split, args.max_sequences, dict(args.data_option or ()))
     if Path(args.run_dir).is_dir():  # refuse a bad --json before the work (a missing run says so itself)
         check_writable(path, is_evaluation_result, "an evaluation result of pyro-vrnn evaluate",
                        "give --json a new path (or one that holds an earlier evaluation)")
