@@ -12,7 +12,6 @@ sequence or a file) and marks where the prefix ends.
 
 from __future__ import annotations
 
-import os
 import statistics
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 
 from ..data import pad_batch, piano_roll_to_midi, read_audio, read_midi_piano_roll, waveform_to_frames, write_wav
-from ..train.checkpoint import seeded
+from ..train.checkpoint import atomic_save, seeded
 from ..train.outputs import check_sample_folder
 from ..train.runs import load_data, load_run
 from . import plots
@@ -130,9 +129,7 @@ def sample_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: i
     out.mkdir(parents=True, exist_ok=True)
     samples = generate_samples(model, normalizer, kind, num, length, seed, temperature)
     written = {"samples": str(out / "samples.pt")}
-    tmp = out / f".samples.pt.tmp-{os.getpid()}"
-    torch.save({"samples": samples, "real": real, "config": config}, tmp)
-    os.replace(tmp, out / "samples.pt")
+    atomic_save({"samples": samples, "real": real, "config": config}, out / "samples.pt")
     rate = int((dataset.info.get("sample_rate") if dataset is not None else None) or 16000)
     written["figure"] = str(plots.plot_samples(kind, list(samples), real, out / "samples.png",
                                                title=f"{config['model']['name']} on {config['data']}",
@@ -160,9 +157,7 @@ def _check_outputs(out: Path, kind: str, name: str, columns: dict) -> None:
 def _written(out: Path, kind: str, name: str, columns: dict, config: dict, rate: int, figure, grid=None) -> dict:
     """Save ``name.pt`` and one WAV (speech) or MIDI file (music, on ``grid``) per sequence of each
     column; returns the paths."""
-    tmp = out / f".{name}.pt.tmp-{os.getpid()}"
-    torch.save({**columns, "config": config}, tmp)
-    os.replace(tmp, out / f"{name}.pt")
+    atomic_save({**columns, "config": config}, out / f"{name}.pt")
     written = {name: str(out / f"{name}.pt"), "figure": str(figure)}
     if kind == "speech":
         for label, seqs in columns.items():
