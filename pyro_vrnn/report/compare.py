@@ -18,6 +18,7 @@ after the IS one, and the rows carry the :data:`SMC_FIELDS` (ESS, resampling cou
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from ..models.zoo import SIZE_DEFAULTS, architecture, count_parameters, describe_spec, model_spec
 from ..train.curves import loss_label, plot_history
+from ..train.outputs import write_text_atomic
 from ..train.runs import HISTORY, load_data, load_run, make_config, train_run
 from . import plots
 from .evaluation import evaluate_run
@@ -107,7 +109,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
         evaluation = evaluate_run(out / name, split, num_particles=particles, chunk_size=chunk_size,
                                   batch_size=eval_batch_size, seed=seed, device=device, dataset=dataset,
                                   max_sequences=max_eval_sequences, estimators=estimators, progress=progress)
-        (out / name / f"eval_{split}.json").write_text(json.dumps(evaluation, indent=2))
+        write_text_atomic(out / name / f"eval_{split}.json", json.dumps(evaluation, indent=2))
         model = load_run(out / name, device)[0]  # the best on validation when the run has one, as evaluated
         samples = generate_samples(model, dataset.normalizer, dataset.kind, num_samples, length, seed)
         label = describe_spec(spec)
@@ -201,12 +203,13 @@ def write_table(rows: list, out, meta: dict) -> dict:
              f"training steps per model, seed {meta['seed']}")
     skipped = "".join(f"\n\n{s['model']} was not trained: on {meta['kind']} data it is the same model as "
                       f"{s['same_as']}." for s in meta.get("skipped", []))
-    (out / "table.md").write_text(f"### {title}\n\n{markdown_table(rows, meta)}\n\n{meaning(meta)}{skipped}\n")
-    with open(out / "table.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=csv_fields(rows), extrasaction="ignore")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow(r)
-    (out / "results.json").write_text(json.dumps({**meta, "rows": rows, "meaning": meaning(meta),
+    write_text_atomic(out / "table.md", f"### {title}\n\n{markdown_table(rows, meta)}\n\n{meaning(meta)}{skipped}\n")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=csv_fields(rows), extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(r)
+    write_text_atomic(out / "table.csv", table.getvalue())
+    write_text_atomic(out / "results.json", json.dumps({**meta, "rows": rows, "meaning": meaning(meta),
                                                   "written": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=2))
     return {"markdown": str(out / "table.md"), "csv": str(out / "table.csv"), "json": str(out / "results.json")}
