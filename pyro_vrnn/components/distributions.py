@@ -170,7 +170,7 @@ class AutoregressiveBernoulli(TorchDistribution):
                           self.out_weight, self.direct_weight, self.activation)
 
     def conditional_logits(self, value: torch.Tensor) -> torch.Tensor:
-        """``l_d(x_{<d})`` for every key at once: ``(..., D) -> (...) + batch-broadcast + (D,)``."""
+        """``l_d(x_{<d})`` for every key at once; ``value`` ``(..., D)`` broadcasts with the batch shape."""
         x = value.to(self.bias.dtype)
         hidden = self.activation(self.hidden_bias + x @ self._in)
         return self.bias + hidden @ self._out + x @ self._direct
