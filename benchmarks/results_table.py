@@ -3,7 +3,9 @@
 Every figure comes from files the commands wrote, none is typed by hand:
 
 - the run folder: its latest checkpoint (model, parameter count, steps trained, the early-stopping
-  state: best validation step and loss, stopped or not) and ``history.json`` (time of each step);
+  state: best validation step and loss, stopped or not), its config (what it was trained on: the ELBO,
+  or FIVO/IWAE with K particles, in windows or not; the validation loss is that objective's negative
+  bound per step) and ``history.json`` (time of each step);
 - an evaluation JSON of ``pyro-vrnn evaluate`` (default ``RUN/eval_test.json``): the ELBO (``≥``, a
   bound), the importance-sampled estimate (``≈ IS``, its K, standard error over sequences and mean
   effective sample size), the SMC estimate when it was run, or the exact value of an RNN (``=``).
@@ -75,7 +77,7 @@ def row(summary: dict, evaluation: dict, unit: str) -> dict:
     cells = {"model": summary["label"], "trained by": summary["trained_by"], "parameters": f"{summary['parameters']:,}" if summary["parameters"] else "—",
              "steps": f"{summary['steps']:,}" + (", stopped early" if summary["stopped_early"] else ""),
              "best step": f"{summary['best_step']:,}" if summary["best_step"] is not None else "—",
-             "valid −ELBO/step at best": f"{summary['best_valid']:.3f}" if summary["best_valid"] is not None else "—"}
+             "valid −bound/step at best": f"{summary['best_valid']:.3f}" if summary["best_valid"] is not None else "—"}
     ll, se = evaluation[f"log_likelihood{per}"], evaluation[f"log_likelihood{per}_se"]
     if evaluation.get("exact"):
         cells.update({"≥ ELBO": "—", "≈ IS (K)": "—", "= exact": _figure(ll, se, unit), "ESS": "—"})
