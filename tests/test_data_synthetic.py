@@ -12,9 +12,9 @@ from pyro_vrnn.data import OFFLINE_DATASETS, load_dataset, synthetic_handwriting
                                             ("music-synthetic", "music", 88)])
 def test_offline_dataset_loads_fast_small_and_says_it_is_synthetic(name, kind, x_dim):
     assert name in OFFLINE_DATASETS
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time of this process: other jobs on the machine do not count
     data = load_dataset(name)
-    assert time.perf_counter() - start < 5.0
+    assert time.process_time() - start < 5.0
     assert data.kind == kind and data.x_dim == x_dim and data.synthetic and data.name == name
     assert 100 <= len(data.train) <= 1000 and len(data.valid) and len(data.test)
     assert all(s.dtype == torch.float32 and s.shape[1] == x_dim and s.shape[0] > 0 for s in data.train)
