@@ -56,8 +56,8 @@ def run_summary(run_dir: Path) -> dict:
 
 def trained_by(training: dict) -> str:
     """The objective a run was trained on and how: ``ELBO``, ``FIVO (K = 4)``, with ``, windows of N``."""
-    objective = {"trace": "ELBO", "fivo": "FIVO", "iwae": "IWAE"}.get(training.get("elbo", "trace"),
-                                                                       training.get("elbo", "trace"))
+    elbo = training.get("elbo", "trace")
+    objective = {"trace": "ELBO", "fivo": "FIVO", "iwae": "IWAE"}.get(elbo, elbo)
     if objective != "ELBO" or training.get("num_particles", 1) > 1:
         objective += f" (K = {training.get('num_particles', 1)})"
     if training.get("train_window"):

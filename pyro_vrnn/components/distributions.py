@@ -132,7 +132,7 @@ class AutoregressiveBernoulli(TorchDistribution):
         hidden_bias: ``(..., H)`` ``c`` (from the emission's input).
         in_weight: ``(H, D)`` ``W``; out_weight: ``(D, H)`` ``V``; direct_weight: ``(D, D)`` ``A`` (all
             shared by every step and sample, masked here whatever they hold).
-        activation: the hidden layer's nonlinearity (a callable).
+        activation: the hidden layer's nonlinearity (a callable; it may overwrite its input, a fresh sum).
 
     Batch shape: ``bias.shape[:-1]`` broadcast with ``hidden_bias.shape[:-1]``; event shape ``(D,)``.
     Drawing is ``D`` sequential passes, key by key.

@@ -15,10 +15,7 @@ from torch import nn
 
 from .distributions import AutoregressiveBernoulli, BivariateGaussianMixturePen
 from .heads import GaussianHead
-from .nn import MLP, full_precision, positive_scale
-
-_FUNCTIONAL = {"relu": torch.relu, "tanh": torch.tanh, "elu": torch.nn.functional.elu,
-               "softplus": torch.nn.functional.softplus, "gelu": torch.nn.functional.gelu}
+from .nn import ACTIVATIONS, MLP, full_precision, positive_scale
 
 
 class GaussianEmission(GaussianHead):
@@ -93,7 +90,7 @@ class AutoregressiveBernoulliEmission(nn.Module):
         self.x_dim = x_dim
         self.net = MLP(in_dim, hidden_dims, activation)
         self.made_dim = int(made_dim or (hidden_dims[-1] if len(hidden_dims) else 64))
-        self.activation = _FUNCTIONAL[activation]
+        self.activation = ACTIVATIONS[activation]()
         self.bias = nn.Linear(self.net.out_dim, x_dim)
         self.hidden_bias = nn.Linear(self.net.out_dim, self.made_dim)
         self.in_weight = nn.Parameter(torch.empty(self.made_dim, x_dim).uniform_(-1, 1) / x_dim ** 0.5)
