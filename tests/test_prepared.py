@@ -61,6 +61,17 @@ def test_a_loaded_spec_is_written_as_it_loads_and_maps_with_numpy(tmp_path):
     assert prepared.train.lengths.tolist() == [len(s) for s in original.train]
 
 
+def test_the_emission_the_data_call_for_survives_preparation(tmp_path):
+    """0/1 data name the Bernoulli emission; a prepared copy must too, or `train` would fit a Gaussian."""
+    prepare("music-synthetic", tmp_path / "music", **SMALL_MUSIC)
+    assert load_dataset("music-synthetic", **SMALL_MUSIC).emission == "bernoulli"
+    assert open_prepared(tmp_path / "music").emission == "bernoulli"
+    index = json.loads((tmp_path / "music" / "index.json").read_text())
+    del index["emission"]  # a corpus written before the field was kept: the model's default
+    (tmp_path / "music" / "index.json").write_text(json.dumps(index))
+    assert open_prepared(tmp_path / "music").emission is None
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_training_from_a_prepared_corpus_equals_training_from_memory_and_resumes_exactly(tmp_path, workers):
     prepare("music-synthetic", tmp_path / "corpus", **SMALL_MUSIC)
@@ -136,6 +147,8 @@ def test_an_interrupted_write_leaves_no_folder_behind(tmp_path):
      "offsets must rise"),
     (lambda d: np.save(d / "train.offsets.npy", np.array([0, 5, 3])), "expected 8 offsets"),
     (lambda d: (d / "test.values.npy").write_bytes(b"garbage"), "not a .npy file"),
+    (lambda d: (d / "index.json").write_text((d / "index.json").read_text().replace('"bernoulli"', '"gamma"')),
+     "emission.*must be null or one of"),
 ])
 def test_a_damaged_corpus_is_a_data_error_naming_the_file(tmp_path, damage, message):
     prepare("music-synthetic", tmp_path / "corpus", **SMALL_MUSIC)

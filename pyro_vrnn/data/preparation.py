@@ -117,4 +117,5 @@ def prepare(spec: str, out, *, overwrite: bool = False, **options) -> Path:
     splits = {split: ([len(s) for s in dataset.split(split)], (s.numpy() for s in dataset.split(split)))
               for split in SPLITS}
     return write_prepared(out, name=dataset.name, kind=dataset.kind, normalizer=dataset.normalizer, splits=splits,
-                          info=dataset.info, source=source, synthetic=dataset.synthetic, overwrite=overwrite)
+                          info=dataset.info, source=source, synthetic=dataset.synthetic, emission=dataset.emission,
+                          overwrite=overwrite)

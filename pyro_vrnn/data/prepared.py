@@ -3,7 +3,8 @@
 A prepared corpus is a folder (written by :func:`write_prepared`; from any dataset spec by
 :func:`pyro_vrnn.data.preparation.prepare`, ``pyro-vrnn prepare --data SPEC --out DIR``)::
 
-    DIR/index.json            format, source spec and options, kind, x_dim, the normalizer, per-split counts
+    DIR/index.json            format, source spec and options, kind, x_dim, the emission the data call for,
+                              the normalizer, per-split counts
     DIR/SPLIT.values.npy      (S, D) float32: every normalized step of the split, one sequence after another
     DIR/SPLIT.offsets.npy     (N + 1,) int64: sequence i is values[offsets[i]:offsets[i + 1]]
 
@@ -40,7 +41,7 @@ import numpy as np
 import torch
 
 from . import options
-from .base import KINDS, SPLITS, SequenceDataset
+from .base import KINDS, SPLITS, SUGGESTED_EMISSIONS, SequenceDataset
 from .batching import pad_batch
 from .errors import DataError
 from .files import MAX_FILE_BYTES, byte_limit, open_input, read_input
@@ -100,17 +101,20 @@ def _json_safe(info: dict) -> dict:
 
 
 def write_prepared(out, *, name: str, kind: str, normalizer: Normalizer, splits: dict, info=None, source=None,
-                   synthetic: bool = False, overwrite: bool = False) -> Path:
+                   synthetic: bool = False, emission: str | None = None, overwrite: bool = False) -> Path:
     """Write a prepared corpus into folder ``out``; returns its path.
 
     ``splits`` maps each of ``train``, ``valid``, ``test`` to ``(lengths, sequences)``: the lengths
     first (they size the files), then an iterable of ``(T_i, D)`` arrays, already normalized. The
-    folder is built as ``.OUT.tmp-PID`` beside ``out`` and renamed when complete. An existing
+    folder is built as ``.OUT.tmp-PID`` beside ``out`` and renamed when complete. ``emission``: the
+    one the data call for (:attr:`~pyro_vrnn.data.SequenceDataset.emission`), kept in the index. An existing
     prepared corpus at ``out`` is replaced only with ``overwrite``; any other existing, non-empty
     folder is never touched."""
     out = Path(out)
     if set(splits) != set(SPLITS):
         raise DataError(f"a prepared corpus needs the splits {SPLITS}, got {sorted(splits)}")
+    if emission is not None and emission not in SUGGESTED_EMISSIONS:
+        raise DataError(f"unknown emission {emission!r}; expected None or one of {SUGGESTED_EMISSIONS}")
     if out.exists():
         if not out.is_dir() or (any(out.iterdir()) and not (out / INDEX).is_file()):
             raise DataError("exists and is not a prepared corpus; choose another --out", out)
@@ -125,7 +129,7 @@ def write_prepared(out, *, name: str, kind: str, normalizer: Normalizer, splits:
         x_dim = normalizer.x_dim
         written = {split: _write_split(tmp, split, x_dim, *splits[split]) for split in SPLITS}
         index = {"format": FORMAT, "name": name, "kind": kind, "synthetic": bool(synthetic), "x_dim": x_dim,
-                 "dtype": DTYPE.str, "source": source or {}, "info": _json_safe(dict(info or {})),
+                 "emission": emission, "dtype": DTYPE.str, "source": source or {}, "info": _json_safe(dict(info or {})),
                  "normalizer": {"shift": normalizer.shift.tolist(), "scale": normalizer.scale.tolist(),
                                 "description": normalizer.description},
                  "splits": written}
@@ -436,7 +440,7 @@ class PreparedDataset(SequenceDataset):
 
 
 def _check_index_fields(index: dict, folder: Path, index_path: Path):
-    """``(kind, x_dim, normalizer, synthetic, info, source)`` from an index whose every field used is
+    """``(kind, x_dim, normalizer, synthetic, emission, info, source)`` from an index whose every field used is
     checked for type, range and agreement (the split entries are checked by :class:`PreparedSplit`)."""
     if "x_dim" not in index:
         raise DataError("missing", index_path, "x_dim")
@@ -450,6 +454,10 @@ def _check_index_fields(index: dict, folder: Path, index_path: Path):
     synthetic = index.get("synthetic", False)
     if not isinstance(synthetic, bool):
         raise DataError(f"must be true or false, got {_shown(synthetic)}", index_path, "synthetic")
+    emission = index.get("emission")  # absent in corpora written before it was kept: the model's default
+    if emission is not None and emission not in SUGGESTED_EMISSIONS:
+        raise DataError(f"must be null or one of {SUGGESTED_EMISSIONS}, got {_shown(emission)}", index_path,
+                        "emission")
     norm = _mapping(index, "normalizer", index_path, "normalizer")
     for key in ("shift", "scale"):
         if key not in norm:
@@ -466,7 +474,7 @@ def _check_index_fields(index: dict, folder: Path, index_path: Path):
     if not isinstance(prepared_from, str):
         raise DataError(f"must be a string, got {_shown(prepared_from)}", index_path,
                         "source.data" if "data" in source else "name")
-    return kind, x_dim, normalizer, synthetic, info, prepared_from
+    return kind, x_dim, normalizer, synthetic, emission, info, prepared_from
 
 
 def _check_distinct_files(splits: dict, index_path: Path) -> None:
@@ -504,7 +512,7 @@ def open_prepared(path, name: str | None = None, workers: int = DEFAULT_WORKERS,
     if not folder.is_dir() or not os.path.lexists(index_path):
         raise DataError(f"not a prepared corpus (no {INDEX}); write one with 'pyro-vrnn prepare'", folder)
     index = read_index(index_path)
-    kind, x_dim, normalizer, synthetic, info, prepared_from = _check_index_fields(index, folder, index_path)
+    kind, x_dim, normalizer, synthetic, emission, info, prepared_from = _check_index_fields(index, folder, index_path)
     entries = _mapping(index, "splits", index_path, "splits")
     for split in SPLITS:
         if split not in entries:
@@ -512,7 +520,7 @@ def open_prepared(path, name: str | None = None, workers: int = DEFAULT_WORKERS,
     splits = {s: PreparedSplit(folder, s, entries[s], x_dim, workers, max_bytes) for s in SPLITS}
     _check_distinct_files(splits, index_path)
     return PreparedDataset(name=name or f"prepared:{folder}", kind=kind, normalizer=normalizer, synthetic=synthetic,
-                           info={**info, "prepared_from": prepared_from}, **splits)
+                           info={**info, "prepared_from": prepared_from}, emission=emission, **splits)
 
 
 # ------------------------------------------------------------------------------------ any container
