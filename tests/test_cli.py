@@ -176,6 +176,25 @@ def test_compare_function_returns_rows_for_each_model(tmp_path):
     assert "log-likelihood (higher is better)" in (tmp_path / "table.md").read_text()
 
 
+def test_compare_function_refuses_an_earlier_comparison_unless_told_to_resume_or_overwrite(tmp_path):
+    from pyro_vrnn.report.compare import compare
+    from pyro_vrnn.train.outputs import OutputError
+
+    kwargs = dict(steps=1, out=tmp_path, particles=2, data_options={"num_train": 2, "num_valid": 1, "num_test": 1},
+                  h_dim=8, z_dim=2, feature_dims=(8,), hidden_dims=(8,), num_samples=1, progress=False,
+                  log=lambda message: None)
+    compare("music-synthetic", ["storn"], **kwargs)
+    checkpoint = (tmp_path / "storn" / "checkpoint.pt").read_bytes()
+    with pytest.raises(OutputError, match="holds an earlier comparison"):
+        compare("music-synthetic", ["storn"], **kwargs)
+    assert (tmp_path / "storn" / "checkpoint.pt").read_bytes() == checkpoint  # nothing was replaced
+    with pytest.raises(ValueError, match="contradict"):
+        compare("music-synthetic", ["storn"], resume=True, overwrite=True, **kwargs)
+    compare("music-synthetic", ["storn"], resume=True, **kwargs)  # already at its steps: reused as it is
+    assert (tmp_path / "storn" / "checkpoint.pt").read_bytes() == checkpoint
+    compare("music-synthetic", ["storn"], overwrite=True, **kwargs)
+
+
 # ---------------------------------------------------------------------------- error paths
 def _corrupt_run(tmp_path):
     run = tmp_path / "corrupt"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ..models.zoo import SEED_MODELS
 from ..report.compare import compare, markdown_table
-from ..train.outputs import check_comparison_folder
 from ..train.runs import load_data
 from . import common
 
@@ -79,13 +78,12 @@ def run(args) -> int:
     steps = training.pop("steps")
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other")
-    check_comparison_folder(args.out, models, resume=args.resume, overwrite=args.overwrite)
     rows = compare(args.data, models, steps=steps, out=args.out, seed=args.seed if args.seed is not None else 0,
                    data_options=common.data_options(args), training=training,
                    particles=args.particles or common.COMPARE_DEFAULTS["particles"], chunk_size=args.chunk_size,
                    eval_batch_size=args.eval_batch_size, max_eval_sequences=args.max_eval_sequences,
                    num_samples=args.num_samples, sample_length=args.sample_length, unit=args.unit, device=device,
-                   resume=args.resume, progress=not args.quiet, log=common.log(args), estimators=args.estimator, **sizes)
+                   resume=args.resume, overwrite=args.overwrite, progress=not args.quiet, log=common.log(args), estimators=args.estimator, **sizes)
     results = json.loads((Path(args.out) / "results.json").read_text())
     print(markdown_table(rows, results))
     print(results["meaning"])

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..models.zoo import SIZE_DEFAULTS, architecture, count_parameters, describe_spec, model_spec
 from ..train.curves import loss_label, plot_history
-from ..train.outputs import write_text_atomic
+from ..train.outputs import check_comparison_folder, write_text_atomic
 from ..train.runs import HISTORY, load_data, load_run, make_config, train_run
 from . import plots
 from .evaluation import evaluate_run
@@ -60,19 +60,24 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
             transition: str = "lstm", prior=None, guide=None, emission=None, training: dict | None = None,
             particles: int = 100, chunk_size: int | None = None, eval_batch_size: int = 8, split: str = "test",
             max_eval_sequences: int | None = None, num_samples: int = 3, sample_length: int | None = None,
-            unit: str | None = None, device="auto", resume: bool = False, progress: bool = True, log=print,
-            estimators=("is",)) -> list:
+            unit: str | None = None, device="auto", resume: bool = False, overwrite: bool = False,
+            progress: bool = True, log=print, estimators=("is",)) -> list:
     """Train and evaluate each of ``models`` (default: the five seed models) on ``data``; return the
     table rows (dicts with the :data:`CSV_FIELDS`), best first is *not* imposed: rows keep the order asked.
 
     Every model gets the same ``steps``, batch, learning rate and ``seed``. Models that resolve to
     the same architecture on this data (``rnn-gmm`` and ``rnn-normal`` on binary music, both
     Bernoulli) are trained once; the skipped names are logged and listed in ``results.json``.
-    ``resume=True`` continues (or reuses) existing runs under ``out`` instead of refusing them.
+    An earlier comparison in ``out`` (its ``results.json``, or runs of these models) is refused
+    (:class:`~pyro_vrnn.train.outputs.OutputError`) unless ``resume=True`` (continue or reuse its runs)
+    or ``overwrite=True`` (train them again from scratch and replace its table).
     """
     models = list(models or DEFAULT_MODELS)
     if not models:
         raise ValueError("no models to compare")
+    if resume and overwrite:
+        raise ValueError("resume (--resume) and overwrite (--overwrite) contradict each other")
+    check_comparison_folder(out, models, resume=resume, overwrite=overwrite)
     if steps < 1:
         raise ValueError(f"steps (--steps) must be >= 1, got {steps}")
     out = Path(out)
@@ -103,7 +108,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
         name = spec["name"]
         config = make_config(spec, data, data_options=data_options, seed=seed, steps=steps, **(training or {}))
         log(f"\n== {describe_spec(spec)} ({name}): training {steps} steps")
-        result = train_run(config, out / name, resume=resume, overwrite=not resume, device=device, dataset=dataset,
+        result = train_run(config, out / name, resume=resume, overwrite=overwrite, device=device, dataset=dataset,
                            progress=progress, log=log)
         log(f"== {name}: evaluating on {split} with {particles} particles")
         evaluation = evaluate_run(out / name, split, num_particles=particles, chunk_size=chunk_size,
