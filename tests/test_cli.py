@@ -176,6 +176,22 @@ def test_compare_function_returns_rows_for_each_model(tmp_path):
     assert "log-likelihood (higher is better)" in (tmp_path / "table.md").read_text()
 
 
+def test_train_epochs_with_windows_counts_the_windows_of_an_epoch(tmp_path):
+    from pyro_vrnn.data import load_dataset
+    from pyro_vrnn.data.batching import updates_per_epoch
+
+    lengths = [len(s) for s in load_dataset("music-synthetic", num_train=6, num_valid=2, num_test=3,
+                                            lengths=(6, 10)).train]
+    expected = 2 * updates_per_epoch(lengths, 4, train_window=3, bucket_by_length=True)
+    assert expected > 2 * 2  # more than the two batches an epoch has without windows
+    assert main(["train", "--model", "vrnn-normal", *TINY_MUSIC, *TINY_MODEL, "--epochs", "2", "--batch-size", "4",
+                 "--train-window", "3", "--bucket-by-length", "--valid-every", "0", "--quiet",
+                 "--out", str(tmp_path / "r")]) == 0
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["training"]["steps"] == expected
+    assert main(["train", "--model", "vrnn-normal", *TINY_MUSIC, *TINY_MODEL, "--epochs", "2", "--train-window", "3",
+                 "--quiet", "--out", str(tmp_path / "s")]) == 2  # the windows of an unsorted epoch vary: refused
+
+
 def test_compare_function_refuses_an_earlier_comparison_unless_told_to_resume_or_overwrite(tmp_path):
     from pyro_vrnn.report.compare import compare
     from pyro_vrnn.train.outputs import OutputError

@@ -15,6 +15,7 @@ import torch
 from pyro.infer import RenyiELBO, Trace_ELBO
 
 from pyro_vrnn import DMM, RNN, SRNN, STORN, VRNN
+from pyro_vrnn.data.batching import updates_per_epoch
 from pyro_vrnn.infer import SequenceELBO
 from pyro_vrnn.infer.engine import _tree_map
 from pyro_vrnn.train.settings import TrainingSettings
@@ -225,6 +226,24 @@ def test_windowed_fit_counts_one_step_per_window_and_validates_whole_sequences()
     whole = Trainer(m, lr=0.01).loss_per_step(sequences)  # a trainer without windows: whole sequences
     pyro.set_rng_seed(0)
     assert trainer.loss_per_step(sequences) == whole
+
+
+@pytest.mark.parametrize("steps, epoch_done", [(12, False), (13, True)])
+def test_an_epoch_of_windows_is_the_windows_of_the_length_sorted_batches(steps, epoch_done):
+    """--epochs counts updates by updates_per_epoch: batches [3, 7], [10, 14], [25] in windows of 4
+    take 2 + 4 + 7 = 13 updates, and the trainer finishes its pass over the data at the 13th."""
+    lengths = (10, 7, 3, 25, 14)
+    assert updates_per_epoch(lengths, 2, train_window=4, bucket_by_length=True) == 13
+    assert updates_per_epoch(lengths, 2) == 3
+    with pytest.raises(ValueError, match="bucket-by-length"):
+        updates_per_epoch(lengths, 2, train_window=4)
+    g = torch.Generator().manual_seed(5)
+    data = [torch.randn(n, 3, generator=g, dtype=torch.float64) for n in lengths]
+    trainer = Trainer(_vrnn(), lr=0.01, train_window=4)
+    pyro.set_rng_seed(11)
+    trainer.fit(data, steps, batch_size=2, bucket_by_length=True, progress=False,
+                generator=torch.Generator().manual_seed(0))
+    assert trainer.step_count == steps and (trainer.state_dict()["epoch"] is None) == epoch_done
 
 
 def test_train_window_is_a_training_setting_checked_and_refused_with_a_renyi_elbo_instance():

@@ -16,6 +16,7 @@ import textwrap
 import pyro
 import torch
 
+from ..data.batching import updates_per_epoch
 from ..models.predictive import MAX_TEMPERATURE
 from ..models.zoo import EMISSIONS, GUIDES, PRIORS, SEED_MODELS, TRANSITIONS
 from ..report.evaluation import check_estimators
@@ -180,9 +181,11 @@ def add_sequence_data_args(p) -> None:
 def add_training_args(parser, defaults: dict):
     group = parser.add_argument_group("training")
     budget = group.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=nonnegative_int, help="SVI steps (minibatches) in total; with --resume "
-                        f"the run continues up to this step [default: {defaults['steps']}]")
-    budget.add_argument("--epochs", type=positive_int, help="instead of --steps: passes over the training split")
+    budget.add_argument("--steps", type=nonnegative_int, help="SVI steps (updates: one per minibatch, or per window "
+                        "with --train-window) in total; with --resume the run continues up to this step "
+                        f"[default: {defaults['steps']}]")
+    budget.add_argument("--epochs", type=positive_int, help="instead of --steps: passes over the training split (with "
+                        "--train-window, the windows of its length-sorted batches; needs --bucket-by-length)")
     group.add_argument("--batch-size", type=positive_int, help=f"sequences per minibatch [default: {defaults['batch_size']}]")
     group.add_argument("--lr", type=positive_float, help=f"Adam learning rate [default: {defaults['lr']:g}]")
     group.add_argument("--clip-norm", type=positive_float, help="gradient clip C: each gradient element is clamped to [-C, C] before the Adam step (Pyro's ClippedAdam clip_norm, an elementwise clamp despite its name) [default: 10]")
@@ -380,14 +383,18 @@ def spec_kwargs(args, saved=None, defaults=MODEL_DEFAULTS):
     return out
 
 
-def training_settings(args, dataset_size=None, saved=None, defaults=None):
+def training_settings(args, train_lengths=None, saved=None, defaults=None):
+    """The training settings from the flags, else ``saved`` (a resumed run's), else ``defaults``;
+    ``--epochs`` becomes the updates of that many passes over sequences of ``train_lengths``
+    (:func:`~pyro_vrnn.data.batching.updates_per_epoch`: batches, or windows with ``--train-window``)."""
     base = {**DEFAULT_TRAINING, **(defaults or {}), **(saved or {})}
     settings = {}
     for key, flag in TRAINING_FLAGS.items():
         value = getattr(args, flag)
         settings[key] = value if value is not None else base[key]
     if getattr(args, "epochs", None):
-        settings["steps"] = args.epochs * math.ceil(dataset_size / settings["batch_size"])
+        settings["steps"] = args.epochs * updates_per_epoch(train_lengths, settings["batch_size"],
+                                                            settings["train_window"], settings["bucket_by_length"])
     if args.steps is None and not getattr(args, "epochs", None) and saved is not None:
         settings["steps"] = saved["steps"]
     return settings

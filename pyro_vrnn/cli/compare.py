@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
+from ..data.prepared import sequence_lengths
 from ..models.zoo import SEED_MODELS
 from ..report.compare import compare, markdown_table
 from ..train.runs import load_data
@@ -70,11 +70,10 @@ def run(args) -> int:
         raise ValueError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; expected names from "
                          f"{', '.join(SEED_MODELS)}")
     sizes = common.spec_kwargs(args, defaults={**common.MODEL_DEFAULTS, "num_components": common.COMPARE_DEFAULTS["num_components"]})
-    training = common.training_settings(args, defaults={k: v for k, v in common.COMPARE_DEFAULTS.items()
-                                                  if k in common.TRAINING_FLAGS})
-    if args.epochs:
-        size = len(load_data({"data": args.data, "data_options": common.data_options(args)}).train)
-        training["steps"] = args.epochs * math.ceil(size / training["batch_size"])
+    lengths = (sequence_lengths(load_data({"data": args.data, "data_options": common.data_options(args)}).train)
+               if args.epochs else None)
+    training = common.training_settings(args, lengths, defaults={k: v for k, v in common.COMPARE_DEFAULTS.items()
+                                                                 if k in common.TRAINING_FLAGS})
     steps = training.pop("steps")
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.prepared import sequence_lengths
 from ..models.zoo import model_spec
 from ..train.curves import loss_label
 from ..train.checkpoint import CHECKPOINT, PREVIOUS, CheckpointError, load_latest
@@ -84,7 +85,7 @@ def run(args) -> int:
     if parts["emission"] is None and dataset.emission == "bernoulli":  # 0/1 data (an all-binary series)
         parts["emission"] = "bernoulli"
     spec = model_spec(name, dataset.x_dim, kind=dataset.kind, **parts)
-    training = common.training_settings(args, len(dataset.train), saved and saved["training"])
+    training = common.training_settings(args, sequence_lengths(dataset.train), saved and saved["training"])
     seed = args.seed if args.seed is not None else (saved["seed"] if saved else 0)
     if saved is None and args.valid_every is None:
         training["valid_every"] = common.TRAIN_DEFAULTS["valid_every"]

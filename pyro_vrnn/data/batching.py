@@ -96,6 +96,27 @@ def batch_indices(lengths, batch_size, shuffle=True, generator=None, bucket_by_l
     return [b.tolist() for b in batches]
 
 
+def updates_per_epoch(lengths, batch_size, train_window=0, bucket_by_length=False) -> int:
+    """Training updates in one pass over sequences of ``lengths`` (what ``--epochs`` counts).
+
+    Whole sequences: one update a batch, ``ceil(n / B)``. With windows of ``N`` steps
+    (``train_window``, truncated backpropagation) a batch takes ``ceil(T_b / N)`` updates, ``T_b`` its
+    longest sequence: ``sum_b ceil(T_b / N)``. That sum is fixed only when batches are cut from the
+    length-sorted order (``bucket_by_length``, as :func:`batch_indices` cuts them), so windows without
+    it are a ``ValueError``."""
+    batch_size = options.whole_number("batch_size", batch_size, minimum=1)
+    lengths = np.sort(np.asarray(lengths, dtype=np.int64))
+    if not train_window:
+        return -(-len(lengths) // batch_size)
+    if not bucket_by_length:
+        raise ValueError("with training windows the updates in an epoch depend on which pieces share a batch; "
+                         "pass --bucket-by-length (bucket_by_length=True) or give the updates (--steps)")
+    window = options.whole_number("train_window", train_window, minimum=1)
+    longest = lengths[batch_size - 1::batch_size].tolist() + ([] if len(lengths) % batch_size == 0 else
+                                                                [int(lengths[-1])])
+    return sum(-(-int(t) // window) for t in longest)
+
+
 def iterate_batches(seqs, batch_size, shuffle=True, generator=None, bucket_by_length=False,
                     drop_last=False):
     """Yield ``(x, mask)`` batches from a list of ``(T_i, D)`` tensors (see :func:`pad_batch`).
