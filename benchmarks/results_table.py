@@ -55,13 +55,16 @@ def run_summary(run_dir: Path) -> dict:
 
 
 def trained_by(training: dict) -> str:
-    """The objective a run was trained on and how: ``ELBO``, ``FIVO (K = 4)``, with ``, windows of N``."""
+    """The objective a run was trained on and how: ``ELBO``, ``FIVO (K = 4)``, with ``, windows of N`` and
+    ``, L2 W`` (Adam's weight decay)."""
     elbo = training.get("elbo", "trace")
     objective = {"trace": "ELBO", "fivo": "FIVO", "iwae": "IWAE"}.get(elbo, elbo)
     if objective != "ELBO" or training.get("num_particles", 1) > 1:
         objective += f" (K = {training.get('num_particles', 1)})"
     if training.get("train_window"):
         objective += f", windows of {training['train_window']}"
+    if training.get("weight_decay"):
+        objective += f", L2 {training['weight_decay']:g}"
     return objective
 
 

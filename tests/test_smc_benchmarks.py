@@ -70,3 +70,10 @@ def test_results_table_reads_every_figure_from_the_run_folders(tmp_path):
     mean = sum(y - x for x, y in zip(a, b)) / len(a)
     assert f"VRNN-Bernoulli - RNN-Bernoulli = {mean:.2f} ± " in text
     assert f"({sum(y > x for x, y in zip(a, b))} of {len(a)} higher)" in text
+
+
+def test_results_table_says_how_each_run_was_trained():
+    trained_by = _script("results_table").trained_by
+    assert trained_by({}) == "ELBO"
+    assert trained_by({"elbo": "fivo", "num_particles": 4, "train_window": 100}) == "FIVO (K = 4), windows of 100"
+    assert trained_by({"elbo": "trace", "train_window": 100, "weight_decay": 0.5}) == "ELBO, windows of 100, L2 0.5"
