@@ -15,6 +15,7 @@
 #   srnn vrnn-fivo                          as rnn..storn, the SRNN / the VRNN trained by FIVO (K = 4)
 #   vrnn-ar srnn-ar vrnn-ar-fivo            the `music-ar` preset on all four sets (windows of 100 steps,
 #                                           the autoregressive emission): VRNN, SRNN, VRNN trained by FIVO
+#   vrnn-ar-wd                              the `music-ar` VRNN with Adam's L2 weight decay 0.5 (Piano-midi)
 # Speech (librispeech) and handwriting (omniglot): `pyro-vrnn compare` with the `speech` /
 # `handwriting` preset and a fixed step count (STEPS), so a rerun is the same run whatever the load;
 # speech is scored on whole test utterances (IS, and SMC with K = 50: eval_test_smc.json) and on
@@ -41,7 +42,7 @@ budgeted() {  # a command cut at BUDGET seconds by SIGINT (exit 124 then) counts
 
 music() {  # PICKLE BASE_PRESET (music for the short sets, music-long for the long ones)
     local name flags preset
-    for name in ${MODELS:-rnn vrnn vrnn-smoothing vrnn-i storn dmm srnn vrnn-fivo vrnn-ar srnn-ar vrnn-ar-fivo}; do
+    for name in ${MODELS:-rnn vrnn vrnn-smoothing vrnn-i storn dmm srnn vrnn-fivo vrnn-ar srnn-ar vrnn-ar-fivo vrnn-ar-wd}; do
         preset=$2
         case $name in
             rnn) flags=(--model rnn-normal) ;;
@@ -56,6 +57,7 @@ music() {  # PICKLE BASE_PRESET (music for the short sets, music-long for the lo
             vrnn-ar) preset=music-ar; flags=(--model vrnn-normal) ;;
             srnn-ar) preset=music-ar; flags=(--model srnn) ;;
             vrnn-ar-fivo) preset=music-ar; flags=(--model vrnn-normal --elbo fivo --train-particles 4) ;;
+            vrnn-ar-wd) preset=music-ar; flags=(--model vrnn-normal --weight-decay 0.5) ;;
             *) echo "unknown model $name" >&2; exit 2 ;;
         esac
         budgeted pyro-vrnn train --preset "$preset" "${flags[@]}" --data "music:$DATA/music/$1" --threads 1 --quiet \
