@@ -260,7 +260,7 @@ def test_evaluate_smc_with_a_billion_particles_is_refused_at_once_and_writes_not
 
 def test_evaluate_max_memory_refuses_and_names_the_flag(run, capsys):
     code = main(["evaluate", str(run), "--estimator", "is,smc", "--particles", "4", "--max-memory", "1K", "--quiet"])
-    one_line_error(capsys, code, "1 KB allowed by max_memory (--max-memory)")
+    one_line_error(capsys, code, "1 KiB allowed by max_memory (--max-memory)")
     code = main(["evaluate", str(run), "--particles", "4", "--max-memory", "lots"])
     one_line_error(capsys, code, "--max-memory", "'lots'")
     assert main(["evaluate", str(run), "--estimator", "is,smc", "--particles", "4", "--max-memory", "1G",

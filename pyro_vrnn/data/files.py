@@ -53,16 +53,17 @@ def byte_limit(option, value, default):
     return int(value)
 
 
-def _size_text(n):
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("kiB", 1 << 10)):
-        if n >= size:
+def format_bytes(n) -> str:
+    """``n`` bytes for a message: ``512 bytes``, ``1.5 KiB``, ``21.7 GiB`` (powers of 1024, 3 figures)."""
+    for unit, size in (("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= size:
             return f"{n / size:.3g} {unit}"
-    return f"{n} bytes"
+    return f"{n:.0f} bytes"
 
 
 def too_large(what, size, limit, option):
     """The message for ``what`` of ``size`` bytes (or more) over ``limit``, naming the option that raises it."""
-    return (f"{what} is {_size_text(size)} or more, over the limit of {limit} bytes ({_size_text(limit)}); "
+    return (f"{what} is {format_bytes(size)} or more, over the limit of {limit} bytes ({format_bytes(limit)}); "
             f"if the file is trusted, raise the limit with {option}=N (command line: --data-option {option}=N)")
 
 

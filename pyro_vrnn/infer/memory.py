@@ -23,6 +23,8 @@ import os
 import torch
 from torch import nn
 
+from ..data.files import format_bytes
+
 #: bytes of one ``torch.Generator`` per particle (importance sampling seeds each particle's noise)
 GENERATOR_BYTES = 5056
 
@@ -46,15 +48,6 @@ def available_memory(device=None) -> int:
         except (ValueError, OSError, AttributeError):
             continue
     return 1 << 62  # unknown: nothing is refused
-
-
-def format_bytes(n: float) -> str:
-    """``1.3 TB``, ``21.7 GB``, ``512 MB`` (powers of 1024)."""
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1024 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit in ("B", "KB", "MB") else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PB"
 
 
 def check_max_memory(max_memory) -> int | None:
