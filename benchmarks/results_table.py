@@ -105,11 +105,11 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def paired(name_a: str, a: dict, name_b: str, b: dict) -> str:
-    """``B - A``: the mean per-sequence difference of two evaluations of the same sequences (IS, or exact),
-    its standard error over sequences, and on how many sequences B is higher."""
-    la, lb = a["per_sequence"]["log_likelihood"], b["per_sequence"]["log_likelihood"]
-    if a["per_sequence"]["num_steps"] != b["per_sequence"]["num_steps"]:
+def paired(name_a: str, a: dict, name_b: str, b: dict, key: str = "per_sequence") -> str:
+    """``B - A``: the mean per-sequence difference of two evaluations of the same sequences (IS, or exact;
+    ``key="smc_per_sequence"``: SMC), its standard error over sequences, and on how many sequences B is higher."""
+    la, lb = a[key]["log_likelihood"], b[key]["log_likelihood"]
+    if a[key]["num_steps"] != b[key]["num_steps"]:
         raise SystemExit(f"{name_a} and {name_b} were not evaluated on the same sequences")
     diff = [y - x for x, y in zip(la, lb)]
     n = len(diff)
@@ -128,7 +128,8 @@ def main(argv=None) -> str:
                         help="step: NLL per time step (lower is better); sequence: log-likelihood per sequence")
     parser.add_argument("--paired", action="store_true",
                         help="also each run against the one before it on the same sequences: mean difference of "
-                             "the per-sequence log-likelihoods, its standard error, and how often the later is higher")
+                             "the per-sequence log-likelihoods (IS or exact, and SMC where evaluated), its standard "
+                             "error, and how often the later is higher")
     args = parser.parse_args(argv)
     tables = []
     for name in args.eval or ["eval_test.json"]:
@@ -144,6 +145,9 @@ def main(argv=None) -> str:
             labels = [r["model"] for r in rows]
             tables.append("\n".join(paired(labels[i - 1], evaluations[i - 1], labels[i], evaluations[i])
                                      for i in range(1, len(rows))))
+            if all("smc_per_sequence" in e for e in evaluations):
+                tables.append("\n".join("SMC: " + paired(labels[i - 1], evaluations[i - 1], labels[i], evaluations[i],
+                                                          "smc_per_sequence") for i in range(1, len(rows))))
     text = "\n\n".join(tables)
     print(text)
     return text

@@ -192,6 +192,24 @@ def test_train_epochs_with_windows_counts_the_windows_of_an_epoch(tmp_path):
                  "--quiet", "--out", str(tmp_path / "s")]) == 2  # the windows of an unsorted epoch vary: refused
 
 
+def test_the_cli_flushes_denormals_on_cpu_and_leaves_an_in_process_caller_as_it_was(tmp_path):
+    """Weights decayed towards zero turn denormal and slow every CPU matmul several times; a command
+    flushes them to zero while it runs, and main() restores the caller's setting after it."""
+    import argparse
+
+    from pyro_vrnn.cli import common
+
+    assert not common.denormals_flushed()
+    try:
+        common.setup_runtime(argparse.Namespace(device="cpu", threads=1, validate=False))
+        assert common.denormals_flushed() == torch.set_flush_denormal(True)  # True where the CPU has the mode
+    finally:
+        torch.set_flush_denormal(False)
+    assert main(["train", "--model", "vrnn-normal", *TINY_MUSIC, *TINY_MODEL, "--steps", "1", "--valid-every", "0",
+                 "--quiet", "--out", str(tmp_path / "r")]) == 0
+    assert not common.denormals_flushed()
+
+
 def test_compare_function_refuses_an_earlier_comparison_unless_told_to_resume_or_overwrite(tmp_path):
     from pyro_vrnn.report.compare import compare
     from pyro_vrnn.train.outputs import OutputError

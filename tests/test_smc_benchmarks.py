@@ -70,6 +70,9 @@ def test_results_table_reads_every_figure_from_the_run_folders(tmp_path):
     mean = sum(y - x for x, y in zip(a, b)) / len(a)
     assert f"VRNN-Bernoulli - RNN-Bernoulli = {mean:.2f} ± " in text
     assert f"({sum(y > x for x, y in zip(a, b))} of {len(a)} higher)" in text
+    a, b = (e["smc_per_sequence"]["log_likelihood"] for e in evaluations)  # the same pairing by SMC
+    mean = sum(y - x for x, y in zip(a, b)) / len(a)
+    assert f"SMC: VRNN-Bernoulli - RNN-Bernoulli = {mean:.2f} ± " in text
 
 
 def test_results_table_says_how_each_run_was_trained():

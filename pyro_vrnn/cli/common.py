@@ -342,11 +342,22 @@ TRAINING_FLAGS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "cli
                   "train_window": "train_window"}
 
 
-def setup_runtime(args):
+def denormals_flushed() -> bool:
+    """Whether torch flushes denormal floats to zero now (torch has no getter: a denormal product tells)."""
+    return bool(torch.tensor(2e-40, dtype=torch.float32) * 0.5 == 0)
 
+
+def setup_runtime(args):
+    """The process's device, CPU threads (``--threads``) and Pyro's validation flag. On CPU, denormal
+    floats (below 1.2e-38) are flushed to zero (``torch.set_flush_denormal``): weights that weight decay
+    drives towards zero (``--weight-decay``; the masked entries of the autoregressive emission) become
+    denormal, and each matmul that reads them runs several times slower on x86 (a Piano-midi VRNN's
+    evaluation 4.5x, the same figures to every digit; docs/performance.md)."""
     device = resolve_device(args.device)
     if args.threads or device.type == "cpu":
         torch.set_num_threads(args.threads or 1)
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)  # False (and nothing changes) where the CPU lacks the mode
     pyro.enable_validation(bool(args.validate))
     return device
 

@@ -106,7 +106,7 @@ def main(argv=None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 2
-    threads, validation = torch.get_num_threads(), is_validation_enabled()
+    threads, validation, flushed = torch.get_num_threads(), is_validation_enabled(), common.denormals_flushed()
     finished = False
     with _one_line_warnings():
         try:
@@ -136,6 +136,7 @@ def main(argv=None) -> int:
         finally:  # leave an in-process caller (a notebook, a test) as it was
             torch.set_num_threads(threads)
             pyro.enable_validation(validation)
+            torch.set_flush_denormal(flushed)
             if distributed.launched():  # leave the process group train/evaluate joined
                 distributed.stop(synchronize=finished)
 
