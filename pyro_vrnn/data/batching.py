@@ -112,9 +112,8 @@ def updates_per_epoch(lengths, batch_size, train_window=0, bucket_by_length=Fals
         raise ValueError("with training windows the updates in an epoch depend on which pieces share a batch; "
                          "pass --bucket-by-length (bucket_by_length=True) or give the updates (--steps)")
     window = options.whole_number("train_window", train_window, minimum=1)
-    longest = lengths[batch_size - 1::batch_size].tolist() + ([] if len(lengths) % batch_size == 0 else
-                                                                [int(lengths[-1])])
-    return sum(-(-int(t) // window) for t in longest)
+    n = len(lengths)  # batch b holds sorted lengths [b B, (b + 1) B): its longest is the last of them
+    return sum(-(-int(lengths[min(start + batch_size, n) - 1]) // window) for start in range(0, n, batch_size))
 
 
 def iterate_batches(seqs, batch_size, shuffle=True, generator=None, bucket_by_length=False,
