@@ -34,6 +34,22 @@ def test_smc_benchmark_reports_both_estimators_per_k_over_seeds(tmp_path):
         assert r["num_sequences"] == 2 and r["command"].startswith("python benchmarks/smc.py")
 
 
+def test_shared_state_benchmark_times_both_starts_and_finds_them_equal(tmp_path):
+    """benchmarks/smc_shared_state.py: the SRNN's filter with its shared ``d`` against particles started
+    expanded, on the same noise: the same ``log p_hat(x)`` (float32 rounding), both timed."""
+    run = tmp_path / "run"
+    assert main(["train", "--model", "srnn", *TINY_MUSIC, "--steps", "2", "--out", str(run), "--quiet",
+                 *TINY_MODEL]) == 0
+    out = tmp_path / "shared.json"
+    _script("smc_shared_state").main([str(run), "--particles", "4", "--max-sequences", "2", "--max-steps", "5",
+                                      "--repeats", "2", "--warmup", "0", "--json", str(out)])
+    (record,) = json.loads(out.read_text())
+    assert (record["model"], record["num_particles"], record["num_sequences"]) == ("srnn", 4, 2)
+    assert record["max_abs_log_z_difference"] < 1e-4 and record["log_z_per_step"] < 0
+    assert record["shared_ms"] > 0 and record["per_particle_ms"] > 0
+    assert record["command"].startswith("python benchmarks/smc_shared_state.py")
+
+
 def test_fivo_vs_elbo_benchmark_trains_each_objective_and_evaluates_it(tmp_path):
     out = tmp_path / "fivo.json"
     _script("fivo_vs_elbo").main(["--data", "music-synthetic", "--objectives", "trace", "fivo", "--steps", "2",

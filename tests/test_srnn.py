@@ -117,6 +117,32 @@ def test_the_fast_elbo_equals_trace_elbo_for_the_srnn_in_float64():
             assert torch.allclose(a, b, rtol=0, atol=1e-10)
 
 
+def test_smc_runs_the_srnns_deterministic_recurrence_once_per_sequence_not_per_particle():
+    """``d_t`` reads ``x_{<t}`` alone: the filter keeps it ``(B, H)`` (no particle dims) through every
+    step and resampling, and gives on fixed noise, in float64, the figures of particles whose states
+    all start expanded to ``(K, B, H)`` (where ``d`` is run per particle); FIVO carries it as it is."""
+    from pyro_vrnn.infer import FIVO
+    from pyro_vrnn.infer.smc import SequenceNoise, particle_filter
+    m = _srnn()
+    x, mask = _data()
+    K = 6
+    shared = particle_filter(m, x, mask, num_particles=K, num_replicates=2, noise=SequenceNoise([1, 2, 3], x.device))
+    ((h, c), z) = shared.state
+    assert h.shape == c.shape == (3, 5) and z.shape == (2, K, 3, 2)
+    assert bool(shared.resampled.any())  # resampling happened, and left d alone
+    expanded = m.initial_state((K, 3), x)
+    per_particle = particle_filter(m, x, mask, num_particles=K, num_replicates=2, initial_state=expanded,
+                                   noise=SequenceNoise([1, 2, 3], x.device))
+    assert per_particle.state[0][0].shape == (2, K, 3, 5)
+    assert torch.allclose(shared.log_z, per_particle.log_z, rtol=0, atol=1e-10)
+    assert torch.allclose(shared.ess, per_particle.ess, rtol=0, atol=1e-10)
+    assert torch.equal(shared.resampled, per_particle.resampled)
+    assert torch.allclose(per_particle.state[0][0], h.expand(2, K, 3, 5), rtol=0, atol=1e-12)
+    pyro.set_rng_seed(0)
+    carried = FIVO(num_particles=K).window_end_state(m.model, m.guide, x, mask)
+    assert carried[0][0].shape == (3, 5) and carried[1].shape == (K, 3, 2)
+
+
 def test_srnn_is_a_named_model_with_its_prior_and_guide_fixed_and_smc_runs_it():
     spec = model_spec("srnn", 3, z_dim=2, h_dim=5, feature_dims=(4,), hidden_dims=(6,))
     assert (spec["family"], spec["prior"], spec["guide"]) == ("srnn", "srnn", "resq")

@@ -260,8 +260,9 @@ def test_train_window_is_a_training_setting_checked_and_refused_with_a_renyi_elb
 # ------------------------------------------------------------------------------------------ FIVO and iwae
 def test_fivo_from_the_initial_particles_equals_todays_fivo_on_fixed_noise():
     """Particles started from ``h_0`` given as an ``initial_state`` (leaves ``(K, B, D)``) give today's
-    FIVO loss and gradients for the same seed; and a trainer whose window covers the batch trains
-    exactly as today's FIVO trainer."""
+    FIVO loss and gradients for the same seed (to rounding in float64: without one, the first step's
+    networks run once for all particles, their gradients summed by broadcasting); and a trainer whose
+    window covers the batch trains exactly as today's FIVO trainer."""
     from pyro_vrnn.infer import FIVO
     m = _vrnn()
     x, mask = _batch()
@@ -269,9 +270,9 @@ def test_fivo_from_the_initial_particles_equals_todays_fivo_on_fixed_noise():
     results = []
     for kwargs in ({}, {"initial_state": h_0}):
         results.append(_loss_and_grads(FIVO(num_particles=4), m, x, mask, **kwargs))
-    assert results[0][0] == results[1][0]
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-13)
     for a, b in zip(results[0][1], results[1][1]):
-        assert torch.equal(a, b)
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
     fivo = {"elbo": "fivo", "num_particles": 3}
     whole, whole_trainer = _train(0, trainer_kwargs=fivo)
     windowed, windowed_trainer = _train(10, trainer_kwargs=fivo)

@@ -245,7 +245,8 @@ class FilterResult:
     step_log_z: torch.Tensor     # (R, B, T): log p_hat(x_t | x_{<t}), 0 on padded steps
     ess: torch.Tensor            # (R, B, T): ESS after weighting step t
     resampled: torch.Tensor      # (R, B, T) bool: resampled after step t
-    state: object = None         # the particles' states after the last step, leaves (R, K, B, D)
+    state: object = None         # the particles' states after the last step, leaves (R, K, B, D), or
+                                 # (B, D) where no latent reaches them (the same for every particle)
     log_w: torch.Tensor = None   # (R, K, B): their log-weights (not normalized)
 
 
@@ -278,8 +279,10 @@ def particle_filter(model: SequenceModel, x: torch.Tensor, mask: torch.Tensor | 
     follows = follows.unbind(1)
     xs = x.unbind(1)
     contexts = model.encode(x, mask)[1].unbind(1) if model.has_latents and proposal == "guide" else None
-    state = model.initial_state(leading, x) if initial_state is None else \
-        _tree_map(lambda leaf: leaf.expand(leading + leaf.shape[-1:]), initial_state)
+    # a leaf starts shared by the particles ((B, D)) and gains their dims once it depends on a latent:
+    # the SRNN's d_t and an RNN's h_t (x alone) are computed once per sequence, as in the Pyro programs
+    state = model.initial_state((batch_size,), x) if initial_state is None else \
+        _tree_map(lambda leaf: leaf if leaf.dim() < 3 else leaf.expand(leading + leaf.shape[-1:]), initial_state)
     log_w = torch.zeros(leading, dtype=torch.float64, device=x.device)
     num_uniforms = 1 if resampling == "systematic" else num_particles
     step_log_z, ess, resampled = [], [], []
@@ -324,13 +327,15 @@ def carry_particles(result: FilterResult, uniforms: torch.Tensor, resampling: st
     """The particles a window hands to the next: every particle takes the final state of an ancestor
     drawn with probabilities ``softmax_k(log_w)`` (the filter's weights after its last step), so the
     next window starts from ``K`` equally weighted particles; leaves ``(K, B, D)`` of the first
-    replicate, detached (truncated backpropagation through time).
+    replicate (``(B, D)`` for a leaf the same for every particle), detached (truncated backpropagation
+    through time).
 
     ``uniforms``: ``(1, B, 1)`` (systematic) or ``(1, B, K)``, as :func:`resample_indices` takes them.
     """
     ancestors = resample_indices(result.log_w[:1].detach(), uniforms, resampling)
-    return _tree_map(lambda leaf: leaf.detach()[0], resample_state(_tree_map(lambda leaf: leaf[:1], result.state),
-                                                                   ancestors))
+    first = _tree_map(lambda leaf: leaf[:1] if leaf.dim() == 4 else leaf, result.state)
+    return _tree_map(lambda leaf: leaf.detach()[0] if leaf.dim() == 4 else leaf.detach(),
+                     resample_state(first, ancestors))
 
 
 def _check_options(model, num_particles, num_replicates, proposal, resampling, ess_threshold):
