@@ -42,6 +42,20 @@ def test_plot_samples_and_grid_write_pngs(tmp_path, kind, shape):
     assert grid.stat().st_size > 1000
 
 
+def test_piano_rolls_of_a_grid_share_the_key_range_of_every_note_drawn(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    saved = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *args, **kwargs: saved.append(fig))
+    low, high = np.zeros((8, 88)), np.zeros((8, 88))
+    low[:, 10] = 1      # MIDI note 31 (the lowest key is 21)
+    high[:, 70] = 1     # MIDI note 91
+    plots.plot_sample_grid("music", {"generated": [low], "data": [high, high]}, tmp_path / "g.png")
+    (fig,) = saved
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert len(drawn) == 3 and not fig.axes[2].axison  # the generated column's empty second row
+    assert {tuple(ax.get_ylim()) for ax in drawn} == {(31 - 3, 91 + 3)}
+
+
 def test_plot_history_and_unknown_kind(tmp_path):
     history = {"train": [{"step": i, "loss": 1.0 / i} for i in range(1, 30)], "valid": [{"step": 10, "loss": 0.2}]}
     assert curves.plot_history({"m": history, "empty": {}}, tmp_path / "h.png").stat().st_size > 1000

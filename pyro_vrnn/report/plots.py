@@ -165,7 +165,8 @@ def plot_sample_grid(kind: str, columns: dict, path, *, title: str | None = None
                      dpi: int = 90, title_size: float | None = 10):
     """Save a PNG with one column per entry of ``columns`` (``{label: [seq, ...]}``), e.g. one per
     model and one for the data, the sequences of each column stacked. ``colors`` picks a waveform
-    colour per column label."""
+    colour per column label. Piano rolls share one key range (that of every note drawn), so the
+    registers of generated and real pieces compare at a glance."""
     plt = _pyplot()
     labels = list(columns)
     rows = max((len(v) for v in columns.values()), default=1) or 1
@@ -186,6 +187,11 @@ def plot_sample_grid(kind: str, columns: dict, path, *, title: str | None = None
                 ax.axis("off")
             if row == 0:
                 ax.set_title(label, **({"fontsize": title_size} if title_size else {}))
+    if kind == "music":
+        drawn = [ax for row in axes for ax in row if ax.axison]
+        low, high = min(min(ax.get_ylim()) for ax in drawn), max(max(ax.get_ylim()) for ax in drawn)
+        for ax in drawn:
+            ax.set_ylim(low, high)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
