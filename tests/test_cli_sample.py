@@ -8,7 +8,7 @@ import soundfile
 import torch
 
 from pyro_vrnn.cli import main
-from pyro_vrnn.data import piano_roll_to_midi, read_midi_piano_roll, write_wav
+from pyro_vrnn.data import piano_roll_to_midi, read_audio, read_midi_piano_roll, write_wav
 from pyro_vrnn.train.runs import load_data, load_run
 
 TINY_MODEL = ["--h-dim", "8", "--z-dim", "2", "--feature-dims", "8", "--hidden-dims", "8", "--num-components", "2"]
@@ -128,6 +128,12 @@ def test_sample_on_a_music_run_writes_each_sample_as_midi_beside_the_figure(musi
     for i, roll in enumerate(saved["real"]):
         np.testing.assert_array_equal(read_midi_piano_roll(out / f"real_{i}.mid"), roll.numpy())
     assert saved["samples"][0].sum() > 0  # notes were written, not only silence
+    # and each as sound: 12 steps of 60 / (90 * 4) s at 16 kHz, plus the last note's release
+    for label, rolls in (("sample", saved["samples"]), ("real", saved["real"])):
+        for i, roll in enumerate(rolls):
+            waveform, rate = read_audio(out / f"{label}_{i}.wav")
+            assert rate == 16000 and len(waveform) == int(np.ceil((len(roll) / 6 + 0.04) * 16000))
+            assert (np.abs(waveform).max() > 0.5) == bool(roll.sum() > 0)
     # sampling again into the same folder replaces its own files; a MIDI file it did not write is left alone
     assert main(["sample", str(music_run), "--num", "3", "--length", "12", "--out", str(out), "--quiet"]) == 0
     stranger = tmp_path / "mine"

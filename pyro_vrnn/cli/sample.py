@@ -11,15 +11,16 @@ Generate sequences x ~ p(x) from a run's best-on-validation checkpoint (--checkp
 latest), un-normalized to data units, and write samples.png (generated beside real test
 sequences: waveforms, pen strokes with pen-up gaps, or piano rolls), samples.pt, for speech
 sample_I.wav / real_I.wav (16-bit PCM), and for music sample_I.mid / real_I.mid (MIDI on the grid
-the run's data were read on, steps_per_beat, 4 by default; --tempo BPM sets the playback speed).
+the run's data were read on, steps_per_beat, 4 by default; --tempo BPM sets the playback speed) and
+sample_I.wav / real_I.wav (the same notes played by a small additive synthesizer, 16 kHz).
 
 --reconstruct instead draws the first N test sequences beside the model's reconstructions of them
 (z from the guide, each step drawn given the true past: teacher forcing): reconstruction.png,
-reconstruction.pt (+ data_I.wav / reconstruction_I.wav for speech, .mid for music).
+reconstruction.pt (+ data_I.wav / reconstruction_I.wav for speech, .mid and .wav for music).
 --prime continues a prefix N times: the prefix's latents come from the guide, the --length T steps
 after it from the prior. The prefix is a test-sequence index or a file (.npy / .pt of shape
 (steps, x_dim) in data units, an audio file for speech, a MIDI file for music): primed.png (prefix
-black, continuation red), primed.pt (+ primed_I.wav for speech, primed_I.mid for music).
+black, continuation red), primed.pt (+ primed_I.wav for speech, primed_I.mid and .wav for music).
 
 examples:
   pyro-vrnn sample runs/vrnn-gmm --num 4 --length 80 --out runs/vrnn-gmm/samples
@@ -31,7 +32,7 @@ examples:
 
 def add_parser(subparsers) -> None:
     """Add ``pyro-vrnn sample`` to ``subparsers``."""
-    p = subparsers.add_parser("sample", help="generate sequences from a run: PNG figure (+ WAV for speech)",
+    p = subparsers.add_parser("sample", help="generate sequences from a run: PNG figure (+ WAV for speech, MIDI and WAV for music)",
                        description=DESCRIPTION, formatter_class=common.Formatter)
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--num", type=common.positive_int, default=4, metavar="N",

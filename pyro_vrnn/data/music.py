@@ -137,15 +137,10 @@ def _grid(steps_per_beat, frames_per_second):
     return (value, None) if grid == "steps_per_beat" else (None, value)
 
 
-def piano_roll_to_midi(roll, path, steps_per_beat=4, tempo_bpm=120.0, velocity=80):
-    """Write a ``(T, 88)`` 0/1 piano roll as a one-track MIDI file (written to a temporary file, then
-    renamed onto ``path``); returns ``path``.
-
-    Each run of consecutive 1s of a key is one note of ``velocity`` on channel 1; a step lasts
-    ``60 / (tempo_bpm * steps_per_beat)`` seconds. :func:`read_midi_piano_roll` with the same
-    ``steps_per_beat`` (or ``frames_per_second = tempo_bpm * steps_per_beat / 60``) gives ``roll``
-    back. ``roll``: NumPy array or tensor of 0/1 (or bool), ``T >= 1``.
-    """
+def piano_roll_note_events(roll, path=None) -> list[tuple[int, int, int]]:
+    """The notes of a ``(T, 88)`` 0/1 piano roll as ``(pitch, first, end)``: each run of consecutive 1s
+    of a key is one note of MIDI ``pitch`` sounding over steps ``first <= t < end``. ``roll``: NumPy
+    array or tensor of 0/1 (or bool), ``T >= 1``; anything else is a :class:`DataError` naming ``path``."""
     if torch.is_tensor(roll):
         roll = roll.detach().cpu().numpy()
     roll = np.asarray(roll)
@@ -162,7 +157,20 @@ def piano_roll_to_midi(roll, path, steps_per_beat=4, tempo_bpm=120.0, velocity=8
     for key in range(NUM_NOTES):
         starts, ends = np.flatnonzero(edges[:, key] == 1), np.flatnonzero(edges[:, key] == -1)
         notes.extend((key + LOWEST_NOTE, int(a), int(b)) for a, b in zip(starts, ends))
-    return write_midi_notes(notes, roll.shape[0], path, steps_per_beat, tempo_bpm, velocity)
+    return notes
+
+
+def piano_roll_to_midi(roll, path, steps_per_beat=4, tempo_bpm=120.0, velocity=80):
+    """Write a ``(T, 88)`` 0/1 piano roll as a one-track MIDI file (written to a temporary file, then
+    renamed onto ``path``); returns ``path``.
+
+    Each run of consecutive 1s of a key is one note of ``velocity`` on channel 1
+    (:func:`piano_roll_note_events`); a step lasts ``60 / (tempo_bpm * steps_per_beat)`` seconds.
+    :func:`read_midi_piano_roll` with the same ``steps_per_beat`` (or ``frames_per_second = tempo_bpm *
+    steps_per_beat / 60``) gives ``roll`` back. ``roll``: NumPy array or tensor of 0/1 (or bool), ``T >= 1``.
+    """
+    notes = piano_roll_note_events(roll, path)
+    return write_midi_notes(notes, len(roll), path, steps_per_beat, tempo_bpm, velocity)
 
 
 def is_midi_path(path):

@@ -4,7 +4,8 @@
 saved normalizer; :func:`sample_run` writes them out: ``samples.png`` (generated beside real),
 ``samples.pt`` (the tensors), for speech ``sample_{i}.wav`` / ``real_{i}.wav`` (16-bit PCM), and
 for music ``sample_{i}.mid`` / ``real_{i}.mid`` (one note per run of 1s of a key, on the run's grid:
-:func:`midi_grid`).
+:func:`midi_grid`) with ``sample_{i}.wav`` / ``real_{i}.wav``, the same notes played at that tempo by
+:func:`~pyro_vrnn.report.rendering.render_piano_roll` (16 kHz), to listen to without a MIDI synthesizer.
 :func:`reconstruct_run` draws the model's reconstructions of test sequences (teacher forcing, see
 :func:`pyro_vrnn.predictive.reconstruct`) beside them; :func:`prime_run` continues a prefix (a test
 sequence or a file) and marks where the prefix ends.
@@ -23,6 +24,7 @@ from ..train.checkpoint import atomic_save, seeded
 from ..train.outputs import check_sample_folder
 from ..train.runs import load_data, load_run
 from . import plots
+from .rendering import render_piano_roll
 
 DEFAULT_LENGTHS = {"speech": 80, "handwriting": 120, "music": 64, "series": 50}
 
@@ -89,10 +91,22 @@ def write_midi_files(out: Path, label: str, rolls, grid: tuple[int, float]) -> l
             for i, roll in enumerate(rolls)]
 
 
+RENDER_RATE = 16000  # Hz of the music renderings: the highest key (4,186 Hz) sounds below the 8 kHz Nyquist limit
+
+
+def write_rendered_files(out: Path, label: str, rolls, grid: tuple[int, float]) -> list[str]:
+    """Write each ``(T, 88)`` 0/1 roll of ``rolls`` played at ``grid``'s tempo as ``out/{label}_{i}.wav``
+    (:func:`~pyro_vrnn.report.rendering.render_piano_roll`, 16 kHz); returns the paths."""
+    steps_per_beat, tempo_bpm = grid
+    step_seconds = 60.0 / (tempo_bpm * steps_per_beat)
+    return [str(write_wav(out / f"{label}_{i}.wav", render_piano_roll(roll, step_seconds, RENDER_RATE),
+                          sample_rate=RENDER_RATE)) for i, roll in enumerate(rolls)]
+
+
 def _media(kind: str, labels: dict) -> list[str]:
-    """The sound files ``sample`` writes for ``labels`` (label -> count): WAV for speech, MIDI for music."""
-    ending = {"speech": "wav", "music": "mid"}.get(kind)
-    return [f"{label}_{i}.{ending}" for label, count in labels.items() for i in range(count)] if ending else []
+    """The sound files ``sample`` writes for ``labels`` (label -> count): WAV for speech, MIDI and WAV for music."""
+    endings = {"speech": ("wav",), "music": ("mid", "wav")}.get(kind, ())
+    return [f"{label}_{i}.{ending}" for label, count in labels.items() for i in range(count) for ending in endings]
 
 
 def real_examples(dataset, split: str, num: int, length: int | None = None) -> list[torch.Tensor]:
@@ -140,6 +154,8 @@ def sample_run(run_dir, out, *, num: int = 4, length: int | None = None, seed: i
     if kind == "music":
         written["midi"] = write_midi_files(out, "sample", samples, grid)
         written["midi_real"] = write_midi_files(out, "real", real, grid)
+        written["wav"] = write_rendered_files(out, "sample", samples, grid)
+        written["wav_real"] = write_rendered_files(out, "real", real, grid)
     return written
 
 
@@ -155,8 +171,8 @@ def _check_outputs(out: Path, kind: str, name: str, columns: dict) -> None:
 
 
 def _written(out: Path, kind: str, name: str, columns: dict, config: dict, rate: int, figure, grid=None) -> dict:
-    """Save ``name.pt`` and one WAV (speech) or MIDI file (music, on ``grid``) per sequence of each
-    column; returns the paths."""
+    """Save ``name.pt`` and one WAV (speech) or a MIDI file and its rendering as WAV (music, on
+    ``grid``) per sequence of each column; returns the paths."""
     atomic_save({**columns, "config": config}, out / f"{name}.pt")
     written = {name: str(out / f"{name}.pt"), "figure": str(figure)}
     if kind == "speech":
@@ -166,6 +182,7 @@ def _written(out: Path, kind: str, name: str, columns: dict, config: dict, rate:
     if kind == "music":
         for label, seqs in columns.items():
             written[f"midi_{label}"] = write_midi_files(out, label, seqs, grid)
+            written[f"wav_{label}"] = write_rendered_files(out, label, seqs, grid)
     return written
 
 
