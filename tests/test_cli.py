@@ -163,6 +163,23 @@ def test_compare_writes_table_csv_figure_and_skips_duplicates_on_binary_data(tmp
     assert (out / "storn" / "eval_test.json").is_file() and (out / "storn" / "checkpoint.pt").is_file()
 
 
+def test_compare_with_epochs_loads_the_data_once_for_the_count_and_the_runs(tmp_path, monkeypatch):
+    import pyro_vrnn.cli.compare as cli_compare
+    import pyro_vrnn.report.compare as report_compare
+    from pyro_vrnn.train import runs
+
+    loads, load = [], runs.load_data
+    counted = lambda config: loads.append(config["data"]) or load(config)  # noqa: E731
+    monkeypatch.setattr(cli_compare, "load_data", counted)
+    monkeypatch.setattr(report_compare, "load_data", counted)
+    monkeypatch.setattr(runs, "load_data", counted)
+    out = tmp_path / "cmp"
+    assert main(["compare", *TINY_MUSIC, "--models", "rnn-normal", "--epochs", "1", "--batch-size", "2",
+                 "--out", str(out), "--particles", "2", "--num-samples", "1", "--quiet", *TINY_MODEL]) == 0
+    assert loads == ["music-synthetic"]
+    assert json.loads((out / "results.json").read_text())["steps"] == 3  # 6 training rolls in batches of 2
+
+
 def test_compare_function_returns_rows_for_each_model(tmp_path):
     from pyro_vrnn.report.compare import compare
 

@@ -70,8 +70,8 @@ def run(args) -> int:
         raise ValueError(f"unknown model(s) {', '.join(unknown) or '(none given)'}; expected names from "
                          f"{', '.join(SEED_MODELS)}")
     sizes = common.spec_kwargs(args, defaults={**common.MODEL_DEFAULTS, "num_components": common.COMPARE_DEFAULTS["num_components"]})
-    lengths = (sequence_lengths(load_data({"data": args.data, "data_options": common.data_options(args)}).train)
-               if args.epochs else None)
+    dataset = load_data({"data": args.data, "data_options": common.data_options(args)})
+    lengths = sequence_lengths(dataset.train) if args.epochs else None
     training = common.training_settings(args, lengths, defaults={k: v for k, v in common.COMPARE_DEFAULTS.items()
                                                                  if k in common.TRAINING_FLAGS})
     steps = training.pop("steps")
@@ -82,7 +82,8 @@ def run(args) -> int:
                    particles=args.particles or common.COMPARE_DEFAULTS["particles"], chunk_size=args.chunk_size,
                    eval_batch_size=args.eval_batch_size, max_eval_sequences=args.max_eval_sequences,
                    num_samples=args.num_samples, sample_length=args.sample_length, unit=args.unit, device=device,
-                   resume=args.resume, overwrite=args.overwrite, progress=not args.quiet, log=common.log(args), estimators=args.estimator, **sizes)
+                   resume=args.resume, overwrite=args.overwrite, progress=not args.quiet, log=common.log(args),
+                   estimators=args.estimator, dataset=dataset, **sizes)
     results = json.loads((Path(args.out) / "results.json").read_text())
     print(markdown_table(rows, results))
     print(results["meaning"])

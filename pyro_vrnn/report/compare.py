@@ -61,7 +61,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
             particles: int = 100, chunk_size: int | None = None, eval_batch_size: int = 8, split: str = "test",
             max_eval_sequences: int | None = None, num_samples: int = 3, sample_length: int | None = None,
             unit: str | None = None, device="auto", resume: bool = False, overwrite: bool = False,
-            progress: bool = True, log=print, estimators=("is",)) -> list:
+            progress: bool = True, log=print, estimators=("is",), dataset=None) -> list:
     """Train and evaluate each of ``models`` (default: the five seed models) on ``data``; return the
     table rows (dicts with the :data:`CSV_FIELDS`), best first is *not* imposed: rows keep the order asked.
 
@@ -70,7 +70,8 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
     Bernoulli) are trained once; the skipped names are logged and listed in ``results.json``.
     An earlier comparison in ``out`` (its ``results.json``, or runs of these models) is refused
     (:class:`~pyro_vrnn.train.outputs.OutputError`) unless ``resume=True`` (continue or reuse its runs)
-    or ``overwrite=True`` (train them again from scratch and replace its table).
+    or ``overwrite=True`` (train them again from scratch and replace its table). ``dataset``: ``data``
+    already loaded with ``data_options`` (default: loaded here).
     """
     models = list(models or DEFAULT_MODELS)
     if not models:
@@ -81,7 +82,7 @@ def compare(data: str, models=None, *, steps: int, out, seed: int = 0, data_opti
     if steps < 1:
         raise ValueError(f"steps (--steps) must be >= 1, got {steps}")
     out = Path(out)
-    dataset = load_data({"data": data, "data_options": data_options or {}})
+    dataset = dataset if dataset is not None else load_data({"data": data, "data_options": data_options or {}})
     unit = unit or default_unit(dataset.kind)
     if unit not in ("sequence", "step"):
         raise ValueError(f"unit must be 'sequence' or 'step', got {unit!r}")
