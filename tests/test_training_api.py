@@ -31,6 +31,47 @@ def test_trainer_fit_and_kl_annealing_are_importable_from_the_package():
     assert {"Trainer", "fit", "KLAnnealing"} <= set(pyro_vrnn.__all__)
 
 
+def test_validation_batches_are_cut_from_the_length_sorted_order_and_give_the_same_loss():
+    """Padding costs as much as a real step, so validation batches sequences of similar lengths; the
+    figure is a sum over sequences and does not depend on the batching (exact: an RNN, float64)."""
+    from pyro_vrnn.models.seeds import RNN
+    torch.manual_seed(0)
+    model = RNN(2, 5, emission="normal").double()
+    seqs = [s.double() for s in sequences(9)]   # lengths 3, 4, 5, 6, 3, 4, 5, 6, 3 in file order
+    trainer = Trainer(model)
+    seen = []
+    loss = trainer.elbo.loss
+    trainer.elbo.loss = lambda model_fn, guide, x, mask: seen.append(mask.sum(1).tolist()) or loss(model_fn, guide, x,
+                                                                                                    mask)
+    per_step = trainer.loss_per_step(seqs, batch_size=3)
+    assert seen == [[3, 3, 3], [4, 4, 5], [5, 6, 6]]
+    by_sequence = []
+    for s in seqs:  # one sequence a batch: no padding at all
+        by_sequence.append(loss(model.model, trainer.guide, s.unsqueeze(0), torch.ones(1, len(s), dtype=torch.bool)))
+    assert per_step == pytest.approx(sum(by_sequence) / sum(len(s) for s in seqs), rel=1e-12)
+
+
+def test_the_validation_cost_benchmark_counts_the_padded_steps_of_both_batchings(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "validation_cost.py"
+    spec = importlib.util.spec_from_file_location("validation_cost", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.computed_steps([3, 9, 3, 9], 2, sorted_batches=False) == 36  # each pair padded to 9
+    assert script.computed_steps([3, 9, 3, 9], 2, sorted_batches=True) == 24   # (3, 3) and (9, 9)
+    run = tmp_path / "run"
+    assert main(["train", "--model", "rnn-normal", "--data", "music-synthetic", "--data-option", "num_train=4",
+                 "--data-option", "num_valid=5", "--data-option", "num_test=1", "--data-option", "lengths=(4,20)",
+                 "--steps", "1", "--valid-every", "0", "--quiet", "--out", str(run), *TINY_MODEL]) == 0
+    (record,) = script.main([str(run), "--batch-size", "2", "--repeats", "1", "--json", str(tmp_path / "v.json")])
+    assert record["num_sequences"] == 5
+    assert record["real_steps"] <= record["computed_steps_sorted"] <= record["computed_steps_file_order"]
+    # an RNN's loss is exact: the batching changes nothing but the rounding
+    assert record["loss_per_step_sorted"][0] == pytest.approx(record["loss_per_step_file_order"][0], rel=1e-5)
+    assert json.loads((tmp_path / "v.json").read_text())[0]["command"].startswith("python benchmarks/validation_cost")
+
+
 # ------------------------------------------------------------------------------------------ fit(seed=...)
 def _same_parameters(a, b):
     return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))

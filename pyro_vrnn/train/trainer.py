@@ -360,11 +360,13 @@ class Trainer:
 
     @torch.no_grad()
     def loss_per_step(self, sequences, batch_size: int = 64) -> float:
-        """Negative ELBO (no annealing) per real time step over ``sequences``."""
+        """Negative ELBO (no annealing) per real time step over ``sequences``, in batches cut from the
+        length-sorted order (padding costs as much as real steps: on MuseData's validation pieces in
+        file order batches of 16 hold 4.0x the real steps, sorted 1.27x)."""
         if self.parallel is not None:  # each process takes its share; the totals are summed
             sequences = [sequences[i] for i in self.parallel.shard(range(len(sequences)))]
         total, steps = 0.0, 0
-        for idx in batch_indices([len(s) for s in sequences], batch_size, shuffle=False):
+        for idx in batch_indices([len(s) for s in sequences], batch_size, shuffle=False, bucket_by_length=True):
             x, mask = self._batch([sequences[i] for i in idx])
             with out_of_memory_advice("validation", TRAINING_KNOBS):
                 total += self.elbo.loss(self.model.model, self.guide, x, mask)
