@@ -113,6 +113,11 @@ def machine_info(device: torch.device) -> dict:
     return info
 
 
+def model_name(config: dict) -> str:
+    """The model's name in a run's config (its ``model`` is a spec dict, or a name in older runs)."""
+    return config["model"]["name"] if isinstance(config["model"], dict) else config["model"]
+
+
 def write_json(path: Path | None, payload):
     if path is None:
         return

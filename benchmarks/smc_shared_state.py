@@ -20,7 +20,8 @@ import pyro
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_common_args, interleaved, median, ratio_stats, setup_device, write_records  # noqa: E402
+from _common import (add_common_args, interleaved, median, model_name, ratio_stats, setup_device,  # noqa: E402
+                     write_records)
 
 from pyro_vrnn.data.batching import pad_batch  # noqa: E402
 from pyro_vrnn.infer.smc import SequenceNoise, particle_filter  # noqa: E402
@@ -54,7 +55,7 @@ def main(argv=None):
     shared, expanded = run(None), run(per_particle_start())
     times = interleaved({"shared": lambda: run(None), "per_particle": lambda: run(per_particle_start())},
                         device, args.repeats, args.warmup)
-    name = config["model"]["name"] if isinstance(config["model"], dict) else config["model"]
+    name = model_name(config)
     record = {"run_dir": str(args.run_dir), "model": name, "train_steps": payload["step"],
               "num_particles": k, "num_sequences": batch, "num_steps": int(mask.sum()),
               "shared_ms": median(times["shared"]), "per_particle_ms": median(times["per_particle"]),

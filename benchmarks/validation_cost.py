@@ -19,7 +19,8 @@ import pyro
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_common_args, interleaved, median, ratio_stats, setup_device, write_records  # noqa: E402
+from _common import (add_common_args, interleaved, median, model_name, ratio_stats, setup_device,  # noqa: E402
+                     write_records)
 
 from pyro_vrnn.data.batching import batch_indices, pad_batch  # noqa: E402
 from pyro_vrnn.train.runs import load_data, load_run  # noqa: E402
@@ -59,7 +60,7 @@ def main(argv=None):
 
     times = interleaved({"file_order": validation(False), "sorted": validation(True)}, device, args.repeats,
                         args.warmup)
-    name = config["model"]["name"] if isinstance(config["model"], dict) else config["model"]
+    name = model_name(config)
     record = {"run_dir": str(args.run_dir), "model": name, "data": config["data"], "train_steps": payload["step"],
               "num_sequences": len(valid), "real_steps": sum(lengths), "batch_size": args.batch_size,
               "computed_steps_file_order": computed_steps(lengths, args.batch_size, False),
