@@ -20,7 +20,8 @@
 # `handwriting` preset and a fixed step count (STEPS), so a rerun is the same run whatever the load;
 # speech is scored on whole test utterances (IS, and SMC with K = 50: eval_test_smc.json) and on
 # 0.5 s test chunks, and writes WAV samples.
-# Every command resumes: run the same line again to continue or to reuse what is finished.
+# Every command resumes: run the same line again to continue or to reuse what is finished (an evaluation
+# is reused while it is newer than the checkpoint it scores; a run trained further is evaluated again).
 # Data: $PYRO_VRNN_DATA, else ../shared/data beside the project. The table is printed at the end
 # (benchmarks/results_table.py, every figure read from the run folders).
 set -euo pipefail
@@ -33,6 +34,13 @@ PARTICLES=${PARTICLES:-500}
 SMC_PARTICLES=${SMC_PARTICLES:-100}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 mkdir -p "$RUNS"
+
+evaluated() {  # the evaluation JSON $1 is newer than the checkpoint it scores (the best on validation, else the latest)
+    local checkpoint
+    checkpoint=$(dirname "$1")/checkpoint.best.pt
+    [ -f "$checkpoint" ] || checkpoint=$(dirname "$1")/checkpoint.pt
+    [ -f "$1" ] && [ "$1" -nt "$checkpoint" ]
+}
 
 budgeted() {  # a command cut at BUDGET seconds by SIGINT (exit 124 then) counts as done
     local rc=0
@@ -62,9 +70,9 @@ music() {  # PICKLE BASE_PRESET (music for the short sets, music-long for the lo
         esac
         budgeted pyro-vrnn train --preset "$preset" "${flags[@]}" --data "music:$DATA/music/$1" --threads 1 --quiet \
             --out "$RUNS/$name" --resume
-        [ -f "$RUNS/$name/eval_test_smc100.json" ] || pyro-vrnn evaluate "$RUNS/$name" --split test \
+        evaluated "$RUNS/$name/eval_test_smc100.json" || pyro-vrnn evaluate "$RUNS/$name" --split test \
             --particles "$SMC_PARTICLES" --estimator is,smc --threads 1 --quiet --json "$RUNS/$name/eval_test_smc100.json"
-        [ -f "$RUNS/$name/eval_test.json" ] || pyro-vrnn evaluate "$RUNS/$name" --split test \
+        evaluated "$RUNS/$name/eval_test.json" || pyro-vrnn evaluate "$RUNS/$name" --split test \
             --particles "$PARTICLES" --threads 1 --quiet --json "$RUNS/$name/eval_test.json"
     done
 }
@@ -79,9 +87,9 @@ case $TABLE in
             --data "speech:$DATA/speech/librispeech" --steps "${STEPS:-2000}" --particles 50 --threads 1 \
             --quiet --out "$RUNS" --resume
         for run in "$RUNS"/*/; do
-            [ -f "$run/eval_test_smc.json" ] || pyro-vrnn evaluate "$run" --particles 50 --estimator is,smc \
+            evaluated "$run/eval_test_smc.json" || pyro-vrnn evaluate "$run" --particles 50 --estimator is,smc \
                 --threads 1 --quiet --json "$run/eval_test_smc.json"
-            [ -f "$run/eval_chunks.json" ] || pyro-vrnn evaluate "$run" --data-option test_chunking=chunks \
+            evaluated "$run/eval_chunks.json" || pyro-vrnn evaluate "$run" --data-option test_chunking=chunks \
                 --particles 50 --max-sequences 400 --threads 1 --quiet --json "$run/eval_chunks.json"
         done
         [ -d "$RUNS/vrnn-gmm/samples" ] || pyro-vrnn sample "$RUNS/vrnn-gmm" --num 3 --length 80 \

@@ -39,3 +39,12 @@ def test_fidelity_script_trains_within_the_budget_evaluates_and_tabulates(tmp_pa
     again = subprocess.run(command, env={**env, "BUDGET": "1"}, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
     assert (runs / "dmm" / "eval_test.json").stat().st_mtime_ns == before  # finished evaluations are reused
+    # a run trained further (its best checkpoint newer than its evaluations) is evaluated again
+    best = runs / "dmm" / "checkpoint.best.pt"
+    later = (runs / "dmm" / "eval_test.json").stat().st_mtime + 5
+    os.utime(best, (later, later))
+    third = subprocess.run(command, env={**env, "BUDGET": "1"}, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0, third.stderr[-2000:]
+    for name in ("eval_test.json", "eval_test_smc100.json"):
+        assert (runs / "dmm" / name).stat().st_mtime > later, name
+    assert (runs / "rnn" / "eval_test.json").stat().st_mtime < later  # the other run's are still reused
