@@ -142,7 +142,9 @@ def main(argv=None) -> str:
             rows.append(row(run_summary(run), evaluations[-1], args.unit))
         tables.append(f"{name}:\n\n{markdown(rows)}")
         if args.paired:
-            labels = [r["model"] for r in rows]
+            labels = [r["model"] for r in rows]  # a label two runs share is told apart by the run's folder
+            labels = [f"{label} [{run.name}]" if labels.count(label) > 1 else label
+                      for label, run in zip(labels, args.runs)]
             tables.append("\n".join(paired(labels[i - 1], evaluations[i - 1], labels[i], evaluations[i])
                                      for i in range(1, len(rows))))
             if all("smc_per_sequence" in e for e in evaluations):

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 from pyro_vrnn.cli import main
@@ -89,6 +90,10 @@ def test_results_table_reads_every_figure_from_the_run_folders(tmp_path):
     a, b = (e["smc_per_sequence"]["log_likelihood"] for e in evaluations)  # the same pairing by SMC
     mean = sum(y - x for x, y in zip(a, b)) / len(a)
     assert f"SMC: VRNN-Bernoulli - RNN-Bernoulli = {mean:.2f} ± " in text
+    # two runs of one model (here a copy) are told apart in the pairing by their folders
+    shutil.copytree(runs[1], tmp_path / "again")
+    text = _script("results_table").main([str(runs[1]), str(tmp_path / "again"), "--paired"])
+    assert "VRNN-Bernoulli [again] - VRNN-Bernoulli [vrnn-normal] = 0.00 ± 0.00 per sequence (0 of 3 higher)" in text
 
 
 def test_results_table_says_how_each_run_was_trained():
