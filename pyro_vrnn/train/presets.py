@@ -75,7 +75,7 @@ PRESETS = {p.name: p for p in (
            "steps, the state carried across windows) with the autoregressive emission, which models the keys "
            "sounding together within a step as RNN-NADE does (--emission autoregressive); measured on one "
            "loaded CPU thread, test NLL per step by IS / SMC: JSB 5.72 / 5.68, Nottingham 2.33 / 2.32, "
-           "MuseData 6.02 / 6.02, Piano-midi 7.21 / 7.21; with --model srnn Piano-midi 7.12 / 7.12 "
+           "MuseData 5.83 / 5.83, Piano-midi 7.21 / 7.21; with --model srnn Piano-midi 7.12 / 7.12 "
            "(docs/results.md section 6a)",
            {"model": "vrnn-normal", "emission": "autoregressive", "h_dim": 256, "z_dim": 32, "feature_dims": [128],
             "hidden_dims": [128], "batch_size": 16, "lr": 1e-3, "steps": 20000, "kl_anneal_steps": 1000,
